@@ -1,0 +1,253 @@
+// The incident store: incidents, their timeline, decisions, alert receipts, change events and
+// follow-ups. Raw SQL with bound parameters; the workflow is the source of truth for live state.
+import type { Pool } from 'pg';
+
+export const CHANGE_KINDS = ['deploy', 'config', 'secret', 'migration', 'flag'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export interface IncidentRow {
+  workflowId: string;
+  runId: string;
+  runbook: string;
+  status: string;
+  severity: string;
+  service: string;
+  environment: string;
+  startedAt: string;
+  diagnosis: unknown;
+  resolution: string | null;
+}
+
+export interface TimelineEvent {
+  seq: number;
+  at: string;
+  kind: string;
+  step?: string;
+  message: string;
+  data?: unknown;
+}
+
+export interface ChangeEvent {
+  service: string;
+  environment: string;
+  kind: ChangeKind;
+  version?: string;
+  description?: string;
+  actor?: string;
+  at: string;
+}
+
+export interface AlertReceipt {
+  alertname: string;
+  status: string;
+  alertKey: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  runbook?: string;
+  workflowId?: string;
+  outcome: 'started' | 'joined' | 'ignored';
+  reason?: string;
+}
+
+export interface DecisionRecord {
+  workflowId: string;
+  step: string;
+  decision: string;
+  by: string;
+  authenticated: boolean;
+  comment?: string;
+  outcome: 'accepted' | 'refused';
+  reason?: string;
+}
+
+export interface MitigationRun {
+  outcome: 'succeeded' | 'failed' | null;
+  exitCode: number | null;
+  output: string | null;
+}
+
+export class IncidentStore {
+  private constructor(private readonly pool: Pool) {}
+
+  static create(pool: Pool): IncidentStore {
+    return new IncidentStore(pool);
+  }
+
+  async sync(incident: IncidentRow, events: TimelineEvent[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO incidents (workflow_id, run_id, runbook, status, severity, service, environment, started_at, diagnosis, resolution)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (workflow_id, run_id) DO UPDATE SET status = $4, severity = $5, diagnosis = $9,
+           resolution = $10, updated_at = now()`,
+        [
+          incident.workflowId,
+          incident.runId,
+          incident.runbook,
+          incident.status,
+          incident.severity,
+          incident.service,
+          incident.environment,
+          incident.startedAt,
+          JSON.stringify(incident.diagnosis),
+          incident.resolution,
+        ],
+      );
+      for (const e of events) {
+        await client.query(
+          `INSERT INTO incident_events (workflow_id, run_id, seq, at, kind, step, message, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+          [incident.workflowId, incident.runId, e.seq, e.at, e.kind, e.step ?? null, e.message, JSON.stringify(e.data ?? null)],
+        );
+        if (e.kind === 'decision' || e.kind === 'decision_refused') {
+          const d = (e.data ?? {}) as { step?: string; decision?: string; by?: string; comment?: string; authenticated?: boolean };
+          await client.query(
+            `INSERT INTO decisions (workflow_id, step, decision, decided_by, authenticated, comment, outcome, reason, at, run_id, event_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+            [
+              incident.workflowId,
+              d.step ?? '',
+              d.decision ?? '',
+              d.by ?? '',
+              d.authenticated !== false,
+              d.comment ?? null,
+              e.kind === 'decision' ? 'accepted' : 'refused',
+              e.kind === 'decision' ? null : e.message,
+              e.at,
+              incident.runId,
+              e.seq,
+            ],
+          );
+        }
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async recordPostIncident(workflowId: string, runId: string, report: unknown): Promise<void> {
+    await this.pool.query('UPDATE incidents SET post_incident = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2', [
+      workflowId,
+      runId,
+      JSON.stringify(report),
+    ]);
+  }
+
+  async recordDecision(d: DecisionRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO decisions (workflow_id, step, decision, decided_by, authenticated, comment, outcome, reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [d.workflowId, d.step, d.decision, d.by, d.authenticated, d.comment ?? null, d.outcome, d.reason ?? null],
+    );
+  }
+
+  async recordAlert(r: AlertReceipt): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO alert_receipts (alertname, status, alert_key, labels, annotations, runbook, workflow_id, outcome, reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        r.alertname,
+        r.status,
+        r.alertKey,
+        JSON.stringify(r.labels),
+        JSON.stringify(r.annotations),
+        r.runbook ?? null,
+        r.workflowId ?? null,
+        r.outcome,
+        r.reason ?? null,
+      ],
+    );
+  }
+
+  async addChange(c: ChangeEvent): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `INSERT INTO change_events (service, environment, kind, version, description, actor, at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+      [c.service, c.environment, c.kind, c.version ?? null, c.description ?? null, c.actor ?? null, c.at],
+    );
+    return Number(rows[0].id);
+  }
+
+  async changesBetween(service: string, environment: string, from: Date, to: Date): Promise<ChangeEvent[]> {
+    const { rows } = await this.pool.query<{
+      service: string;
+      environment: string;
+      kind: ChangeKind;
+      version: string | null;
+      description: string | null;
+      actor: string | null;
+      at: Date;
+    }>(
+      `SELECT service, environment, kind, version, description, actor, at FROM change_events
+       WHERE service = $1 AND environment = $2 AND at >= $3 AND at <= $4 ORDER BY at DESC LIMIT 100`,
+      [service, environment, from, to],
+    );
+    return rows.map((r) => ({
+      service: r.service,
+      environment: r.environment,
+      kind: r.kind,
+      version: r.version ?? undefined,
+      description: r.description ?? undefined,
+      actor: r.actor ?? undefined,
+      at: r.at.toISOString(),
+    }));
+  }
+
+  async addFollowUps(workflowId: string, runbook: string, tasks: string[], dueAt: Date): Promise<void> {
+    for (const task of tasks) {
+      await this.pool.query(
+        `INSERT INTO follow_ups (workflow_id, runbook, task, due_at)
+         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM follow_ups WHERE workflow_id = $1 AND task = $3)`,
+        [workflowId, runbook, task, dueAt],
+      );
+    }
+  }
+
+  async markFollowUpsReminded(workflowId: string): Promise<void> {
+    await this.pool.query('UPDATE follow_ups SET reminded_at = now() WHERE workflow_id = $1 AND reminded_at IS NULL', [workflowId]);
+  }
+
+  async timeline(workflowId: string): Promise<TimelineEvent[]> {
+    const { rows } = await this.pool.query<{ seq: number; at: Date; kind: string; step: string | null; message: string; data: unknown }>(
+      'SELECT seq, at, kind, step, message, data FROM incident_events WHERE workflow_id = $1 ORDER BY at, seq',
+      [workflowId],
+    );
+    return rows.map((r) => ({ seq: r.seq, at: r.at.toISOString(), kind: r.kind, step: r.step ?? undefined, message: r.message, data: r.data }));
+  }
+
+  /** Records the intent to run an action; false when a run for this workflow + step + phase exists. */
+  async claimMitigationRun(workflowId: string, step: string, phase: string, by: string, action: unknown): Promise<boolean> {
+    const res = await this.pool.query(
+      `INSERT INTO mitigation_runs (workflow_id, step, phase, approved_by, action) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT DO NOTHING`,
+      [workflowId, step, phase, by, JSON.stringify(action)],
+    );
+    return res.rowCount === 1;
+  }
+
+  async mitigationRun(workflowId: string, step: string, phase: string): Promise<MitigationRun | undefined> {
+    const { rows } = await this.pool.query<{ outcome: MitigationRun['outcome']; exit_code: number | null; output: string | null }>(
+      'SELECT outcome, exit_code, output FROM mitigation_runs WHERE workflow_id = $1 AND step = $2 AND phase = $3',
+      [workflowId, step, phase],
+    );
+    return rows[0] && { outcome: rows[0].outcome, exitCode: rows[0].exit_code, output: rows[0].output };
+  }
+
+  async finishMitigationRun(workflowId: string, step: string, phase: string, run: MitigationRun): Promise<void> {
+    await this.pool.query(
+      `UPDATE mitigation_runs SET outcome = $4, exit_code = $5, output = $6, finished_at = now()
+       WHERE workflow_id = $1 AND step = $2 AND phase = $3`,
+      [workflowId, step, phase, run.outcome, run.exitCode, run.output],
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+}

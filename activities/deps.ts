@@ -1,0 +1,15 @@
+import type { WebClient } from '@slack/web-api';
+import type { Pool } from 'pg';
+import type { Config } from '../config/schema';
+import type { IncidentStore } from './db/incident-store';
+
+/** Everything activities reach the world through; the worker builds it, tests build it with local services. */
+export interface Deps {
+  config: Config;
+  store: IncidentStore;
+  /** The LLM app's database: its health is a diagnostic, its feature_flags a mitigation lever. */
+  telemetry: Pool;
+  /** Only for secrets read by name (PagerDuty routing key, command env); never passed to workflows. */
+  env: NodeJS.ProcessEnv;
+  slack?: WebClient;
+}

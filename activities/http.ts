@@ -1,0 +1,37 @@
+// JSON over HTTP with a timeout and errors that say which source failed and how.
+export class SourceError extends Error {
+  override name = 'SourceError';
+}
+
+export async function fetchJson<T>(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<T> {
+  const { timeoutMs = 10_000, ...rest } = init;
+  let res: Response;
+  try {
+    res = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new SourceError(`${new URL(url).origin} unreachable: ${cause ?? (err as Error).message}`);
+  }
+  const text = await res.text();
+  if (!res.ok) throw new SourceError(`${new URL(url).origin} answered ${res.status}: ${text.slice(0, 300)}`);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new SourceError(`${new URL(url).origin} answered ${res.status} with a body that is not JSON`);
+  }
+}
+
+/** A diagnostic result: the data, or why it could not be had. The runbook records either. */
+export type Observed<T> = { available: true; data: T; query?: string } | { available: false; reason: string; query?: string };
+
+export async function observe<T>(run: () => Promise<T>, query?: string): Promise<Observed<T>> {
+  try {
+    return { available: true, data: await run(), query };
+  } catch (err) {
+    return { available: false, reason: (err as Error).message, query };
+  }
+}
+
+export function fill(template: string, scope: { service: string; environment: string }): string {
+  return template.replaceAll('{service}', scope.service).replaceAll('{environment}', scope.environment);
+}

@@ -1,0 +1,26 @@
+// All activities, built from their dependencies so tests pass real local services.
+import type { Deps } from './deps';
+import { createActionActivities } from './actions';
+import { createDependencyActivities } from './dependencies';
+import { createLokiActivities } from './loki';
+import { createNotifyActivities } from './notify';
+import { createPrometheusActivities } from './prometheus';
+import { createFollowUpActivities, createStoreActivities } from './store';
+import { createTraceActivities } from './traces';
+
+export type { Deps };
+
+export function createActivities(deps: Deps) {
+  return {
+    ...createStoreActivities(deps),
+    ...createFollowUpActivities(deps),
+    ...createActionActivities(deps),
+    ...createPrometheusActivities(deps),
+    ...createLokiActivities(deps),
+    ...createTraceActivities(deps),
+    ...createDependencyActivities(deps),
+    ...createNotifyActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

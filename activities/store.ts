@@ -1,0 +1,68 @@
+// The incident store as activities: the workflow's timeline, the post-incident report, recent
+// changes, follow-up reminders.
+import type { Deps } from './deps';
+import type { ChangeEvent, IncidentRow, TimelineEvent } from './db/incident-store';
+import type { Scope } from './prometheus';
+
+export type { TimelineEvent };
+
+export interface PostIncidentReport {
+  rootCause: string;
+  impact: string;
+  resolution: string;
+  followUps: string[];
+}
+
+export function createStoreActivities({ store, config }: Deps) {
+  return {
+    async syncIncident(input: { incident: IncidentRow; events: TimelineEvent[] }): Promise<void> {
+      await store.sync(input.incident, input.events);
+    },
+
+    async recordPostIncident(input: {
+      workflowId: string;
+      runId: string;
+      runbook: string;
+      report: PostIncidentReport;
+      followUpAfterMs: number;
+    }): Promise<void> {
+      await store.recordPostIncident(input.workflowId, input.runId, input.report);
+      await store.addFollowUps(input.workflowId, input.runbook, input.report.followUps, new Date(Date.now() + input.followUpAfterMs));
+    },
+
+    /** Deployments, config, secret, migration and flag changes in the window before the incident. */
+    async recentChanges(input: Scope & { fromMs: number; toMs: number }): Promise<ChangeEvent[]> {
+      return store.changesBetween(input.service, input.environment, new Date(input.fromMs), new Date(input.toMs));
+    },
+
+    /** Whether now falls inside a configured release window (automated deploys are then paused). */
+    async releaseWindow(): Promise<{ inside: boolean; window?: string }> {
+      const now = Date.now();
+      for (const w of config.releaseWindows) {
+        const local = new Date(now + w.utcOffsetMinutes * 60_000);
+        const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][local.getUTCDay()];
+        const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
+        const [sh, sm] = w.start.split(':').map(Number);
+        const [eh, em] = w.end.split(':').map(Number);
+        const inside = w.days.includes(day as (typeof w.days)[number]) && minutes >= sh * 60 + sm && minutes < eh * 60 + em;
+        if (inside) return { inside, window: `${w.days.join(',')} ${w.start}-${w.end} (UTC${w.utcOffsetMinutes >= 0 ? '+' : ''}${w.utcOffsetMinutes / 60})` };
+      }
+      return { inside: false };
+    },
+  };
+}
+
+export function createFollowUpActivities(deps: Deps) {
+  const notify = deps.config.notifications.oncall ? 'oncall' : undefined;
+  return {
+    async remindFollowUp(input: { incidentWorkflowId: string; runbook: string; service: string; tasks: string[] }): Promise<string> {
+      await deps.store.markFollowUpsReminded(input.incidentWorkflowId);
+      const text = `Follow-up due for ${input.runbook} on ${input.service} (${input.incidentWorkflowId}):\n${input.tasks.map((t) => `• ${t}`).join('\n')}`;
+      if (!notify || !deps.slack) return `recorded; no Slack target to remind: ${text}`;
+      const channel = deps.config.notifications.oncall.slackChannel;
+      if (!channel) return `recorded; oncall has no Slack channel`;
+      await deps.slack.chat.postMessage({ channel, text });
+      return `reminded ${channel}`;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// Runbook parameters at the edge: config defaults, route params and `--param k=v` merged over
+// the document's defaults, then validated so a typo names the bad field.
+import { z } from 'zod';
+import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budget.params';
+import type { RunbookId } from '../workflows/definitions';
+import type { Config } from './schema';
+import { describeIssues } from './load';
+
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m, 90s or 7d'),
+]);
+const ratio = z.coerce.number().min(0).max(1);
+
+const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = {
+  'api-error-budget': z
+    .object({
+      alertThreshold: ratio.default(API_ERROR_BUDGET_DEFAULTS.alertThreshold),
+      validationThreshold: ratio.default(API_ERROR_BUDGET_DEFAULTS.validationThreshold),
+      validationWindow: duration.default(API_ERROR_BUDGET_DEFAULTS.validationWindow),
+      validationInterval: duration.default(API_ERROR_BUDGET_DEFAULTS.validationInterval),
+      failAfterBreaches: z.coerce.number().int().min(1).default(API_ERROR_BUDGET_DEFAULTS.failAfterBreaches),
+      recentChangesWindow: duration.default(API_ERROR_BUDGET_DEFAULTS.recentChangesWindow),
+      approvalDeadline: duration.default(API_ERROR_BUDGET_DEFAULTS.approvalDeadline),
+      logSpikeFactor: z.coerce.number().min(1).default(API_ERROR_BUDGET_DEFAULTS.logSpikeFactor),
+      followUpAfter: duration.default(API_ERROR_BUDGET_DEFAULTS.followUpAfter),
+    })
+    .strict(),
+};
+
+export class ParamsError extends Error {
+  override name = 'ParamsError';
+}
+
+export function resolveParams(
+  runbook: RunbookId,
+  config: Config,
+  ...layers: Record<string, unknown>[]
+): Record<string, unknown> {
+  const schema = schemas[runbook];
+  if (!schema) throw new ParamsError(`runbook "${runbook}" is not built yet`);
+  const merged = Object.assign({}, config.runbooks[runbook]?.params ?? {}, ...layers);
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) throw new ParamsError(`parameters for ${runbook} are invalid:\n${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** `k=v` strings from the CLI; values stay strings and are coerced by the schema. */
+export function parseParamArgs(args: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    if (eq <= 0) throw new ParamsError(`--param takes k=v, got "${arg}"`);
+    out[arg.slice(0, eq)] = arg.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+// The one config file: alert routing, responders, approval policy, actions, data sources and
+// notification targets. Secrets stay in the environment; this file names them at most.
+import { z } from 'zod';
+import { RUNBOOK_IDS } from '../workflows/definitions';
+
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m')]);
+
+const argv = z.array(z.string().min(1)).min(1, 'an argv array: program first, then its arguments');
+
+const flagChange = z.object({
+  feature: z.string().min(1),
+  enabled: z.boolean(),
+  value: z.string().optional(),
+});
+
+export const actionSchema = z
+  .object({
+    run: argv.optional(),
+    undo: argv.optional(),
+    flag: flagChange.optional(),
+    undoFlag: flagChange.optional(),
+    timeout: duration.default('10m'),
+    cwd: z.string().optional(),
+    /** Names of worker environment variables passed to the command (secrets stay out of history). */
+    env: z.array(z.string()).default([]),
+  })
+  .refine((a) => (a.run ? 1 : 0) + (a.flag ? 1 : 0) === 1, 'give exactly one of run (argv) or flag');
+export type ActionConfig = z.infer<typeof actionSchema>;
+
+const responder = z.object({
+  name: z.string().min(1),
+  /** sha256 hex of the responder's API token. */
+  tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex of the token'),
+  roles: z.array(z.string().min(1)).min(1),
+  slackUserId: z.string().optional(),
+});
+
+const route = z.object({
+  /** Alertmanager matchers, all of which must match: `alertname=~"Api.*"`, `severity!="info"`. */
+  match: z.array(z.string().min(1)).min(1),
+  runbook: z.enum(RUNBOOK_IDS),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+
+const target = z.object({
+  slackChannel: z.string().optional(),
+  pagerduty: z.boolean().default(false),
+  email: z.string().optional(),
+});
+
+const releaseWindow = z.object({
+  days: z.array(z.enum(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])).min(1),
+  start: z.string().regex(/^\d\d:\d\d$/, 'HH:MM'),
+  end: z.string().regex(/^\d\d:\d\d$/, 'HH:MM'),
+  /** Minutes east of UTC, so the check needs no time-zone database. */
+  utcOffsetMinutes: z.number().int().min(-720).max(840).default(0),
+});
+
+export const configSchema = z.object({
+  routes: z.array(route).default([]),
+  responders: z.array(responder).default([]),
+  approvals: z
+    .object({
+      defaultRoles: z.array(z.string()).min(1).default(['oncall']),
+      stepRoles: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+      preApproved: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  actions: z.record(z.string(), actionSchema).default({}),
+  dataSources: z
+    .object({
+      prometheus: z
+        .object({
+          url: z.string().url().optional(),
+          /** PromQL label matchers scoping every query; {service} and {environment} are filled in. */
+          selector: z.string().default('service="{service}",environment="{environment}"'),
+          metric: z.string().default('http_requests_total'),
+          rateWindow: z.string().default('5m'),
+        })
+        .prefault({}),
+      loki: z
+        .object({
+          url: z.string().url().optional(),
+          selector: z.string().default('{service="{service}",environment="{environment}"}'),
+          errorFilter: z.string().default('|~ "(?i)(error|exception)"'),
+        })
+        .prefault({}),
+      traces: z.object({ url: z.string().url().optional() }).prefault({}),
+      statusPages: z.array(z.object({ name: z.string(), url: z.string().url() })).default([]),
+      redisUrl: z.string().optional(),
+      otelEndpoints: z.array(z.string().url()).default([]),
+    })
+    .prefault({}),
+  notifications: z.record(z.string(), target).default({}),
+  escalation: z.array(z.string()).default([]),
+  releaseWindows: z.array(releaseWindow).default([]),
+  runbooks: z.partialRecord(z.enum(RUNBOOK_IDS), z.object({ params: z.record(z.string(), z.unknown()).default({}) })).default({}),
+  gateway: z.object({ bodyLimitBytes: z.number().int().positive().default(2 * 1024 * 1024) }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

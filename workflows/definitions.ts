@@ -1,0 +1,189 @@
+// Names and shapes shared by workflows, the worker, the gateway and the CLI.
+// Everything here is part of the contract in DESIGN.md: renaming is a breaking change.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const TASK_QUEUE = 'runbooks';
+
+export const RUNBOOK_IDS = [
+  'api-error-budget',
+  'llm-provider-incident',
+  'cost-spike',
+  'service-down',
+  'high-cost-alerts',
+  'performance-issues',
+  'security-incidents',
+  'database-maintenance',
+  'log-management',
+  'backup-recovery',
+  'certificate-management',
+  'common-issues',
+  'integration-problems',
+  'configuration-errors',
+] as const;
+export type RunbookId = (typeof RUNBOOK_IDS)[number];
+
+/** Runbooks this build can run; the others are known ids that are not built yet. */
+export const RUNNABLE_RUNBOOKS: readonly RunbookId[] = ['api-error-budget'];
+
+export function incidentWorkflowId(runbook: RunbookId, key: string): string {
+  return `incident/${runbook}/${key}`;
+}
+
+export const INCIDENT_STATUSES = [
+  'triage',
+  'diagnosing',
+  'awaiting_approval',
+  'mitigating',
+  'validating',
+  'follow_up',
+  'resolved',
+  'escalated',
+  'failed',
+  'cancelled',
+] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+
+export const DECISIONS = ['approve', 'reject', 'done', 'skip', 'acknowledge'] as const;
+export type DecisionKind = (typeof DECISIONS)[number];
+
+export interface DecisionInput {
+  step: string;
+  decision: DecisionKind;
+  by: string;
+  comment?: string;
+  /** False when the decider was not authenticated (no responders configured). */
+  authenticated?: boolean;
+}
+
+export interface DecisionResult {
+  step: string;
+  decision: DecisionKind;
+  by: string;
+  acceptedAt: string;
+}
+
+export interface AlertEvent {
+  /** Stable key of the alert: its fingerprint, or a hash of its labels. */
+  key: string;
+  status: 'firing' | 'resolved';
+  alertname: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt?: string;
+  generatorURL?: string;
+}
+
+export type StepKind = 'auto' | 'approval' | 'manual';
+export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'skipped' | 'failed';
+
+export interface StepState {
+  id: string;
+  title: string;
+  section: string;
+  kind: StepKind;
+  status: StepStatus;
+  startedAt?: string;
+  finishedAt?: string;
+  note?: string;
+}
+
+export interface PendingApproval {
+  step: string;
+  title: string;
+  kind: 'approval' | 'manual';
+  decisions: DecisionKind[];
+  roles: string[];
+  requestedAt: string;
+  deadline: string;
+  escalations: number;
+  detail?: string;
+}
+
+export interface Finding {
+  step: string;
+  summary: string;
+  level: 'info' | 'warning' | 'critical' | 'unavailable';
+  evidence: unknown;
+}
+
+export interface Cause {
+  cause: string;
+  score: number;
+  evidence: string[];
+  mitigation: string;
+}
+
+export interface Diagnosis {
+  primary: string;
+  causes: Cause[];
+}
+
+export interface MitigationState {
+  step: string;
+  title: string;
+  temporary: boolean;
+  status: 'proposed' | 'approved' | 'rejected' | 'applied' | 'failed' | 'outcome_unknown' | 'undone';
+  detail?: string;
+}
+
+export interface IncidentState {
+  runbook: RunbookId;
+  incidentId: string;
+  severity: string;
+  status: IncidentStatus;
+  service: string;
+  environment: string;
+  startedAt: string;
+  params: Record<string, unknown>;
+  steps: StepState[];
+  findings: Finding[];
+  diagnosis: Diagnosis | null;
+  pendingApprovals: PendingApproval[];
+  mitigations: MitigationState[];
+  alerts: AlertEvent[];
+  timelineSize: number;
+  resolution?: string;
+}
+
+/** What the gateway or CLI resolves from config before starting a runbook. */
+export interface RunbookInput<P = Record<string, unknown>> {
+  runbook: RunbookId;
+  incidentKey: string;
+  service: string;
+  environment: string;
+  severity: string;
+  source: 'alertmanager' | 'manual';
+  startedBy: string;
+  params: P;
+  /** Roles allowed to decide each step; `default` covers steps not named. */
+  stepRoles: Record<string, string[]>;
+  /** Responder name to roles; empty means open access (the embedded default). */
+  responders: Record<string, string[]>;
+  /** Mitigation steps the approval policy lets run without a human. */
+  preApproved: string[];
+  alert?: AlertEvent;
+}
+
+export interface RunbookResult {
+  status: IncidentStatus;
+  diagnosis: Diagnosis | null;
+  resolution: string;
+}
+
+export const stateQuery = defineQuery<IncidentState>('state');
+export const decideUpdate = defineUpdate<DecisionResult, [DecisionInput]>('decide');
+export const decisionSignal = defineSignal<[DecisionInput]>('decision');
+export const alertSignal = defineSignal<[AlertEvent]>('alert');
+
+export const SA = {
+  runbookId: defineSearchAttributeKey('RunbookId', SearchAttributeType.KEYWORD),
+  severity: defineSearchAttributeKey('IncidentSeverity', SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey('IncidentStatus', SearchAttributeType.KEYWORD),
+  alertName: defineSearchAttributeKey('AlertName', SearchAttributeType.KEYWORD),
+  service: defineSearchAttributeKey('Service', SearchAttributeType.KEYWORD),
+  environment: defineSearchAttributeKey('Environment', SearchAttributeType.KEYWORD),
+  awaitingApproval: defineSearchAttributeKey('AwaitingApproval', SearchAttributeType.BOOL),
+} as const;
+export const SEARCH_ATTRIBUTES = Object.values(SA);

@@ -1,0 +1,116 @@
+// Mitigations: each waits for approval (unless the policy pre-approves it), runs its configured
+// action at most once, and, when temporary, is registered with its undo.
+import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import type { createActivities } from '../../activities';
+import type { ActionOutcome } from '../../activities/actions';
+import type { Runbook } from './runbook';
+
+// Retries are safe: the action records its intent before it runs, so a retry after a crash finds
+// the intent and answers "outcome unknown" rather than running the command again. The heartbeat
+// timeout is what notices a dead worker.
+const actions = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '1s', maximumInterval: '1m' },
+});
+
+export type MitigationOutcome = 'applied' | 'rejected' | 'failed' | 'withdrawn';
+
+export interface MitigationRequest {
+  step: string;
+  temporary: boolean;
+  detail: string;
+  deadlineMs: number;
+  withdrawWhen?: () => boolean;
+  /** Runs after the action succeeded, inside the same step (e.g. a follow-up check or notice). */
+  after?: () => Promise<void>;
+}
+
+export class Mitigations {
+  private readonly applied: string[] = [];
+
+  constructor(private readonly rb: Runbook) {}
+
+  async apply(req: MitigationRequest): Promise<MitigationOutcome> {
+    const { rb } = this;
+    const m = rb.mitigation(req.step, req.temporary);
+    m.detail = req.detail;
+    let approvedBy: string;
+    if (rb.input.preApproved.includes(req.step)) {
+      approvedBy = 'approval policy';
+      rb.record('pre_approved', `${m.title}: pre-approved by the approval policy`, undefined, req.step);
+    } else {
+      const decision = await rb.gate(req.step, {
+        detail: req.detail,
+        deadlineMs: req.deadlineMs,
+        withdrawWhen: req.withdrawWhen,
+      });
+      if (!decision) {
+        rb.skip(req.step, 'withdrawn: the alert resolved');
+        m.status = 'rejected';
+        return 'withdrawn';
+      }
+      if (decision.decision === 'reject') {
+        m.status = 'rejected';
+        rb.skip(req.step, `rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ''}`);
+        return 'rejected';
+      }
+      approvedBy = decision.by;
+    }
+    m.status = 'approved';
+    rb.setStatus('mitigating');
+    return rb.step(req.step, async () => {
+      const outcome = await this.run(req.step, 'apply', approvedBy);
+      const effective = await this.settle(req.step, outcome, req.deadlineMs);
+      m.status = effective ? 'applied' : 'failed';
+      m.detail = outcome.summary;
+      rb.note(req.step, outcome.summary);
+      if (!effective) return 'failed';
+      if (req.temporary) this.applied.push(req.step);
+      if (req.after) await req.after();
+      return 'applied';
+    });
+  }
+
+  /** Registers an action that already ran outside `apply` (e.g. pausing deploys) for undo. */
+  register(step: string): void {
+    this.applied.push(step);
+  }
+
+  /** Undoes temporary mitigations, newest first; runs even when the incident is cancelled. */
+  async undoAll(reason: string): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      while (this.applied.length > 0) {
+        const step = this.applied.pop() as string;
+        const outcome = await this.run(step, 'undo', reason);
+        const m = this.rb.state.mitigations.find((x) => x.step === step);
+        if (m) {
+          m.status = outcome.status === 'succeeded' ? 'undone' : m.status;
+          m.detail = `undo: ${outcome.summary}`;
+        }
+        this.rb.record('mitigation_undone', `${step}: ${outcome.summary}`, outcome, step);
+      }
+    });
+  }
+
+  private run(step: string, phase: 'apply' | 'undo', by: string): Promise<ActionOutcome> {
+    return actions.runAction.executeWithOptions({ summary: `${phase} ${step}` }, [
+      { workflowId: this.rb.workflowId, step, phase, by },
+    ]);
+  }
+
+  /** A missing or unknown outcome is handed to a human; nothing is re-run silently. */
+  private async settle(step: string, outcome: ActionOutcome, deadlineMs: number): Promise<boolean> {
+    if (outcome.status === 'succeeded') return true;
+    if (outcome.status === 'failed') return false;
+    const question =
+      outcome.status === 'not_configured'
+        ? `No command is configured for ${step}: do it by hand, then mark it done (or skip).`
+        : `The worker stopped while ${step} ran; its outcome is unknown. Check it, then mark done if it took effect, skip if not.`;
+    const m = this.rb.mitigation(step, false);
+    m.status = 'outcome_unknown';
+    this.rb.note(step, question);
+    const answer = await this.rb.gate(step, { kind: 'manual', detail: question, deadlineMs });
+    return answer?.decision === 'done';
+  }
+}

@@ -1,0 +1,411 @@
+// The runbook toolkit: named steps, a timeline, approvals, manual steps, escalation, and the
+// Temporal UI's view of it all. A runbook file builds one Runbook and reads like its document.
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../../activities';
+import type { TimelineEvent } from '../../activities/store';
+import {
+  alertSignal,
+  decideUpdate,
+  decisionSignal,
+  SA,
+  stateQuery,
+  type AlertEvent,
+  type DecisionInput,
+  type DecisionKind,
+  type DecisionResult,
+  type Finding,
+  type IncidentState,
+  type IncidentStatus,
+  type MitigationState,
+  type PendingApproval,
+  type RunbookInput,
+  type StepKind,
+} from '../definitions';
+import { formatMs } from './duration';
+
+export interface StepDef {
+  id: string;
+  title: string;
+  section: string;
+  kind: StepKind;
+}
+
+const store = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30s',
+  // The store may be down; the runbook goes on and its record lands when it is back.
+  retry: { initialInterval: '1s', maximumInterval: '1m', backoffCoefficient: 2 },
+});
+
+const notify = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, initialInterval: '2s' },
+});
+
+interface Waiter {
+  pending: PendingApproval;
+  decided?: DecisionInput;
+}
+
+export interface GateOptions {
+  kind?: 'approval' | 'manual';
+  decisions?: DecisionKind[];
+  detail?: string;
+  deadlineMs: number;
+  /** Stop waiting (and return undefined) once this turns true, e.g. the alert resolved. */
+  withdrawWhen?: () => boolean;
+}
+
+export class Runbook {
+  readonly state: IncidentState;
+  readonly input: RunbookInput;
+  private readonly defs: Map<string, StepDef>;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly seenAlerts = new Set<string>();
+  private unsynced: TimelineEvent[] = [];
+  private syncChain: Promise<void> = Promise.resolve();
+  private alertsFiring: Set<string>;
+
+  constructor(input: RunbookInput, steps: StepDef[]) {
+    this.input = input;
+    this.defs = new Map(steps.map((s) => [s.id, s]));
+    const info = workflowInfo();
+    this.state = {
+      runbook: input.runbook,
+      incidentId: `${info.workflowId}@${info.runId}`,
+      severity: input.severity,
+      status: 'triage',
+      service: input.service,
+      environment: input.environment,
+      startedAt: new Date(info.startTime).toISOString(),
+      params: input.params,
+      steps: steps.map((s) => ({ id: s.id, title: s.title, section: s.section, kind: s.kind, status: 'pending' })),
+      findings: [],
+      diagnosis: null,
+      pendingApprovals: [],
+      mitigations: [],
+      alerts: [],
+      timelineSize: 0,
+    };
+    this.alertsFiring = new Set();
+    setHandler(stateQuery, () => this.state);
+    setHandler(decideUpdate, (d) => this.accept(d), { validator: (d) => this.check(d) });
+    setHandler(decisionSignal, (d) => {
+      try {
+        this.check(d);
+        this.accept(d);
+      } catch (err) {
+        this.record('decision_refused', `${d.by} tried to ${d.decision} ${d.step}: ${(err as Error).message}`, {
+          ...d,
+        });
+      }
+    });
+    setHandler(alertSignal, (alert) => this.onAlert(alert));
+    if (input.alert) this.onAlert(input.alert);
+    this.record('started', `${input.runbook} started by ${input.startedBy} (${input.source})`, {
+      service: input.service,
+      environment: input.environment,
+      params: input.params,
+    });
+    this.refresh();
+  }
+
+  get workflowId(): string {
+    return workflowInfo().workflowId;
+  }
+
+  /** True once every alert this incident has seen is resolved. */
+  get alertResolved(): boolean {
+    return this.state.alerts.length > 0 && this.alertsFiring.size === 0;
+  }
+
+  setStatus(status: IncidentStatus): void {
+    if (this.state.status === status) return;
+    this.state.status = status;
+    this.record('status', `status → ${status}`);
+    this.refresh();
+  }
+
+  setSeverity(severity: string): void {
+    if (this.state.severity === severity) return;
+    this.state.severity = severity;
+    this.record('severity', `severity → ${severity}`);
+    this.refresh();
+  }
+
+  record(kind: string, message: string, data?: unknown, step?: string): void {
+    this.state.timelineSize += 1;
+    this.unsynced.push({ seq: this.state.timelineSize, at: new Date().toISOString(), kind, step, message, data });
+    this.sync();
+  }
+
+  finding(finding: Finding): void {
+    this.state.findings.push(finding);
+    this.record('finding', `${finding.step}: ${finding.summary}`, finding.evidence, finding.step);
+  }
+
+  /** Runs one named step of the document, recording its start and end. */
+  async step<T>(id: string, run: () => Promise<T>): Promise<T> {
+    const step = this.stepState(id);
+    step.status = 'running';
+    step.startedAt = new Date().toISOString();
+    this.record('step_started', step.title, undefined, id);
+    this.refresh();
+    try {
+      const result = await run();
+      if (step.status === 'running') step.status = 'done';
+      return result;
+    } catch (err) {
+      step.status = 'failed';
+      step.note = (err as Error).message;
+      throw err;
+    } finally {
+      step.finishedAt = new Date().toISOString();
+      this.record('step_finished', `${step.title}: ${step.status}${step.note ? ` (${step.note})` : ''}`, undefined, id);
+      this.refresh();
+    }
+  }
+
+  /** Marks a step as not needed for this incident, with the reason. */
+  skip(id: string, note: string): void {
+    const step = this.stepState(id);
+    step.status = 'skipped';
+    step.note = note;
+    this.record('step_skipped', `${step.title}: skipped (${note})`, undefined, id);
+    this.refresh();
+  }
+
+  note(id: string, note: string): void {
+    this.stepState(id).note = note;
+    this.refresh();
+  }
+
+  /** Marks a running step as failed without failing the runbook (e.g. a validation that did not hold). */
+  fail(id: string, note: string): void {
+    const step = this.stepState(id);
+    step.status = 'failed';
+    step.note = note;
+  }
+
+  /**
+   * Waits for a responder's decision on a step. Past the deadline it escalates and keeps waiting,
+   * escalating again each further deadline. Returns undefined when withdrawn.
+   */
+  async gate(id: string, opts: GateOptions): Promise<DecisionInput | undefined> {
+    const def = this.def(id);
+    const kind = opts.kind ?? 'approval';
+    const now = Date.now();
+    const pending: PendingApproval = {
+      step: id,
+      title: def.title,
+      kind,
+      decisions: opts.decisions ?? (kind === 'approval' ? ['approve', 'reject'] : ['done', 'skip']),
+      roles: this.rolesFor(id),
+      requestedAt: new Date(now).toISOString(),
+      deadline: new Date(now + opts.deadlineMs).toISOString(),
+      escalations: 0,
+      detail: opts.detail,
+    };
+    const waiter: Waiter = { pending };
+    this.waiters.set(id, waiter);
+    this.state.pendingApprovals.push(pending);
+    const step = this.stepState(id);
+    const stepStatus = step.status;
+    step.status = 'waiting';
+    const previous = this.state.status;
+    this.setStatus('awaiting_approval');
+    this.record('approval_requested', `${def.title}: waiting for ${pending.roles.join(' or ')}`, pending, id);
+    this.refresh();
+    const withdrawn = opts.withdrawWhen ?? (() => false);
+    try {
+      while (!waiter.decided && !withdrawn()) {
+        const settled = await condition(() => waiter.decided !== undefined || withdrawn(), opts.deadlineMs, {
+          summary: `deadline ${formatMs(opts.deadlineMs)} for "${def.title}"`,
+        });
+        if (!settled) {
+          pending.escalations += 1;
+          pending.deadline = new Date(Date.now() + opts.deadlineMs).toISOString();
+          await this.escalate(
+            `No decision on "${def.title}" after ${formatMs(opts.deadlineMs * pending.escalations)}`,
+            pending.escalations,
+          );
+        }
+      }
+    } finally {
+      this.waiters.delete(id);
+      step.status = stepStatus;
+      this.state.pendingApprovals = this.state.pendingApprovals.filter((p) => p.step !== id);
+      if (this.state.pendingApprovals.length === 0 && this.state.status === 'awaiting_approval') {
+        this.setStatus(previous);
+      }
+      this.refresh();
+    }
+    if (!waiter.decided) this.record('approval_withdrawn', `${def.title}: no longer needed`, undefined, id);
+    return waiter.decided;
+  }
+
+  /** Pages the next tier and says so in the timeline. */
+  async escalate(reason: string, level: number): Promise<void> {
+    this.record('escalated', reason, { level });
+    await notify.escalate({
+      incidentId: this.state.incidentId,
+      workflowId: this.workflowId,
+      runbook: this.state.runbook,
+      service: this.state.service,
+      environment: this.state.environment,
+      severity: this.state.severity,
+      reason,
+      level,
+    });
+  }
+
+  mitigation(step: string, temporary: boolean): MitigationState {
+    let m = this.state.mitigations.find((x) => x.step === step);
+    if (!m) {
+      m = { step, title: this.def(step).title, temporary, status: 'proposed' };
+      this.state.mitigations.push(m);
+    }
+    return m;
+  }
+
+  /** Waits for the timeline to reach the incident store. */
+  async flush(): Promise<void> {
+    this.sync();
+    await this.syncChain;
+  }
+
+  private sync(): void {
+    if (this.unsynced.length === 0) return;
+    const events = this.unsynced;
+    this.unsynced = [];
+    const snapshot = this.storeSnapshot();
+    this.syncChain = this.syncChain.then(() => store.syncIncident({ incident: snapshot, events }));
+  }
+
+  private storeSnapshot() {
+    const info = workflowInfo();
+    return {
+      workflowId: info.workflowId,
+      runId: info.runId,
+      runbook: this.state.runbook,
+      status: this.state.status,
+      severity: this.state.severity,
+      service: this.state.service,
+      environment: this.state.environment,
+      startedAt: this.state.startedAt,
+      diagnosis: this.state.diagnosis,
+      resolution: this.state.resolution ?? null,
+    };
+  }
+
+  private check(d: DecisionInput): void {
+    const waiter = this.waiters.get(d.step);
+    if (!this.defs.has(d.step)) {
+      throw ApplicationFailure.create({ type: 'UnknownStep', message: `unknown step "${d.step}"`, nonRetryable: true });
+    }
+    if (!waiter || waiter.decided) {
+      throw ApplicationFailure.create({ type: 'NotPending', message: `step "${d.step}" is not waiting for a decision` });
+    }
+    if (!waiter.pending.decisions.includes(d.decision)) {
+      throw ApplicationFailure.create({
+        type: 'NotPending',
+        message: `step "${d.step}" takes ${waiter.pending.decisions.join(' or ')}, not ${d.decision}`,
+      });
+    }
+    if (Object.keys(this.input.responders).length === 0) return;
+    const roles = this.input.responders[d.by];
+    if (!roles) throw ApplicationFailure.create({ type: 'Forbidden', message: `"${d.by}" is not a responder` });
+    if (!waiter.pending.roles.some((r) => roles.includes(r))) {
+      throw ApplicationFailure.create({
+        type: 'Forbidden',
+        message: `"${d.by}" lacks the role for "${d.step}" (needs ${waiter.pending.roles.join(' or ')})`,
+      });
+    }
+  }
+
+  private accept(d: DecisionInput): DecisionResult {
+    const waiter = this.waiters.get(d.step);
+    if (!waiter) throw ApplicationFailure.create({ type: 'NotPending', message: `step "${d.step}" is not pending` });
+    waiter.decided = d;
+    const auth = d.authenticated === false ? ' (unauthenticated)' : '';
+    this.record('decision', `${d.by}${auth} chose ${d.decision} for ${d.step}${d.comment ? `: ${d.comment}` : ''}`, d, d.step);
+    return { step: d.step, decision: d.decision, by: d.by, acceptedAt: new Date().toISOString() };
+  }
+
+  private onAlert(alert: AlertEvent): void {
+    const id = `${alert.key}|${alert.status}|${alert.startsAt}`;
+    if (this.seenAlerts.has(id)) return;
+    this.seenAlerts.add(id);
+    const existing = this.state.alerts.findIndex((a) => a.key === alert.key);
+    if (existing >= 0) this.state.alerts[existing] = alert;
+    else this.state.alerts.push(alert);
+    if (alert.status === 'firing') this.alertsFiring.add(alert.key);
+    else this.alertsFiring.delete(alert.key);
+    this.record(`alert_${alert.status}`, `${alert.alertname} ${alert.status}`, alert.labels);
+  }
+
+  private rolesFor(step: string): string[] {
+    return this.input.stepRoles[step] ?? this.input.stepRoles.default ?? ['oncall'];
+  }
+
+  private def(id: string): StepDef {
+    const def = this.defs.get(id);
+    if (!def) throw new Error(`runbook has no step "${id}"`);
+    return def;
+  }
+
+  private stepState(id: string) {
+    this.def(id);
+    const step = this.state.steps.find((s) => s.id === id);
+    if (!step) throw new Error(`runbook has no step "${id}"`);
+    return step;
+  }
+
+  /** Search attributes and the Web UI's current details follow the state. */
+  private refresh(): void {
+    upsertSearchAttributes([
+      { key: SA.status, value: this.state.status },
+      { key: SA.severity, value: this.state.severity },
+      { key: SA.awaitingApproval, value: this.state.pendingApprovals.length > 0 },
+    ]);
+    setCurrentDetails(renderChecklist(this.state));
+  }
+}
+
+const MARK: Record<string, string> = {
+  pending: '[ ]',
+  running: '[ ] ▶',
+  waiting: '[ ] ⏳',
+  done: '[x]',
+  skipped: '[x] ~',
+  failed: '[ ] ✗',
+};
+
+export function renderChecklist(state: IncidentState): string {
+  const lines = [
+    `**${state.runbook}** · ${state.service} · ${state.environment} · ${state.severity} · status **${state.status}**`,
+  ];
+  if (state.diagnosis) lines.push(`Diagnosis: **${state.diagnosis.primary}**`);
+  for (const p of state.pendingApprovals) {
+    lines.push(
+      `> Awaiting ${p.kind}: **${p.step}** (${p.decisions.join('/')}) by ${p.roles.join(' or ')}, deadline ${p.deadline}` +
+        (p.escalations ? `, escalated ×${p.escalations}` : ''),
+    );
+  }
+  let section = '';
+  for (const s of state.steps) {
+    if (s.section !== section) {
+      section = s.section;
+      lines.push('', `### ${section}`);
+    }
+    lines.push(`- ${MARK[s.status]} ${s.title}${s.note ? ` — ${s.note}` : ''}`);
+  }
+  return lines.join('\n');
+}
