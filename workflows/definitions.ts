@@ -23,8 +23,11 @@ export const RUNBOOK_IDS = [
 ] as const;
 export type RunbookId = (typeof RUNBOOK_IDS)[number];
 
-/** Runbooks this build can run; the others are known ids that are not built yet. */
-export const RUNNABLE_RUNBOOKS: readonly RunbookId[] = ['api-error-budget'];
+/** Workflow type per runbook this build can run; the other ids are known but not built yet. */
+export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
+  'api-error-budget': 'apiErrorBudget',
+};
+export const RUNNABLE_RUNBOOKS = Object.keys(WORKFLOW_TYPES) as RunbookId[];
 
 export function incidentWorkflowId(runbook: RunbookId, key: string): string {
   return `incident/${runbook}/${key}`;

@@ -59,22 +59,38 @@ export class Mitigations {
     }
     m.status = 'approved';
     rb.setStatus('mitigating');
-    return rb.step(req.step, async () => {
-      const outcome = await this.run(req.step, 'apply', approvedBy);
+    return this.execute(req, approvedBy);
+  }
+
+  /** Runs a step's action without asking (an immediate action the document prescribes). */
+  async runApproved(step: string, temporary: boolean, by: string): Promise<MitigationOutcome> {
+    this.rb.mitigation(step, temporary).status = 'approved';
+    const outcome = await this.run(step, 'apply', by);
+    const effective = await this.settle(step, outcome, 15 * 60_000);
+    this.finish(step, temporary, outcome.summary, effective);
+    return effective ? 'applied' : 'failed';
+  }
+
+  private async execute(req: MitigationRequest, by: string): Promise<MitigationOutcome> {
+    return this.rb.step(req.step, async () => {
+      const outcome = await this.run(req.step, 'apply', by);
       const effective = await this.settle(req.step, outcome, req.deadlineMs);
-      m.status = effective ? 'applied' : 'failed';
-      m.detail = outcome.summary;
-      rb.note(req.step, outcome.summary);
-      if (!effective) return 'failed';
-      if (req.temporary) this.applied.push(req.step);
+      this.finish(req.step, req.temporary, outcome.summary, effective);
+      if (!effective) {
+        this.rb.fail(req.step, outcome.summary);
+        return 'failed';
+      }
       if (req.after) await req.after();
       return 'applied';
     });
   }
 
-  /** Registers an action that already ran outside `apply` (e.g. pausing deploys) for undo. */
-  register(step: string): void {
-    this.applied.push(step);
+  private finish(step: string, temporary: boolean, summary: string, effective: boolean): void {
+    const m = this.rb.mitigation(step, temporary);
+    m.status = effective ? 'applied' : 'failed';
+    m.detail = summary;
+    this.rb.record(effective ? 'mitigation_applied' : 'mitigation_failed', `${m.title}: ${summary}`, undefined, step);
+    if (effective && temporary) this.applied.push(step);
   }
 
   /** Undoes temporary mitigations, newest first; runs even when the incident is cancelled. */

@@ -2,6 +2,7 @@
 // Temporal UI's view of it all. A runbook file builds one Runbook and reads like its document.
 import {
   ApplicationFailure,
+  CancellationScope,
   condition,
   proxyActivities,
   setCurrentDetails,
@@ -279,6 +280,11 @@ export class Runbook {
   async flush(): Promise<void> {
     this.sync();
     await this.syncChain;
+  }
+
+  /** Flushes even while the workflow is being cancelled. */
+  async flushNonCancellable(): Promise<void> {
+    await CancellationScope.nonCancellable(() => this.flush());
   }
 
   private sync(): void {

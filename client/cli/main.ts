@@ -1,0 +1,128 @@
+// `runbook`: start, list, inspect and decide incidents; render the runbooks as Markdown.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/load';
+import { parseParamArgs } from '../../config/params';
+import { DECISIONS, RUNBOOK_IDS, type DecisionKind, type IncidentState, type RunbookId } from '../../workflows/definitions';
+import { DecisionRefused, Incidents } from '../incidents';
+import { connectClient } from '../temporal';
+import { renderAllDocs } from './docs';
+
+const USAGE = `usage:
+  runbook start <runbook-id> [--param k=v ...] [--key K] [--service S] [--environment E] [--severity P1..P4] [--json]
+  runbook list [--open] [--json]
+  runbook status <workflow-id> [--json]
+  runbook decide <workflow-id> <step> <approve|reject|done|skip|acknowledge> --by <name> [--comment ..]
+  runbook approve|reject|ack <workflow-id> <step> --by <name> [--comment ..]
+  runbook docs [--out DIR]`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      param: { type: 'string', multiple: true, default: [] },
+      key: { type: 'string' },
+      service: { type: 'string', default: 'api' },
+      environment: { type: 'string', default: 'prod' },
+      severity: { type: 'string', default: 'P2' },
+      json: { type: 'boolean', default: false },
+      open: { type: 'boolean', default: false },
+      by: { type: 'string' },
+      comment: { type: 'string' },
+      out: { type: 'string', default: 'docs/runbooks' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+
+function renderState(s: IncidentState): string {
+  const lines = [
+    `${s.runbook} ${s.incidentId}`,
+    `  status ${s.status} · severity ${s.severity} · ${s.service}/${s.environment} · started ${s.startedAt}`,
+    `  diagnosis: ${s.diagnosis ? s.diagnosis.causes.map((c) => `${c.cause} (${c.score})`).join(', ') || 'unknown' : 'pending'}`,
+  ];
+  for (const p of s.pendingApprovals) {
+    lines.push(`  WAITING: ${p.step} — ${p.title} [${p.decisions.join('/')}] by ${p.roles.join(' or ')}, deadline ${p.deadline}`);
+  }
+  for (const step of s.steps) lines.push(`  ${step.status.padEnd(8)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
+  for (const m of s.mitigations) lines.push(`  mitigation ${m.step}: ${m.status}${m.detail ? ` (${m.detail})` : ''}`);
+  return lines.join('\n');
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values: o, positionals } = parse(argv);
+  const [command, ...rest] = positionals;
+  if (o.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'docs') {
+    mkdirSync(o.out, { recursive: true });
+    for (const [id, markdown] of renderAllDocs()) writeFileSync(path.join(o.out, `${id}.md`), markdown);
+    console.log(`wrote ${RUNBOOK_IDS.length} runbooks to ${o.out}`);
+    return;
+  }
+  const config = loadConfig();
+  const client = await connectClient();
+  const incidents = Incidents.create(client, config);
+  try {
+    switch (command) {
+      case 'start': {
+        const runbook = rest[0] as RunbookId;
+        if (!RUNBOOK_IDS.includes(runbook)) throw new UsageError(`unknown runbook "${rest[0] ?? ''}"; known: ${RUNBOOK_IDS.join(', ')}`);
+        const started = await incidents.start({
+          runbook,
+          key: o.key,
+          service: o.service,
+          environment: o.environment,
+          severity: o.severity,
+          params: parseParamArgs(o.param),
+          source: 'manual',
+          startedBy: `cli (${process.env.USER ?? 'unknown'})`,
+        });
+        console.log(o.json ? JSON.stringify(started) : `${started.outcome} ${started.workflowId}`);
+        return;
+      }
+      case 'list': {
+        const list = await incidents.list({ open: o.open });
+        if (o.json) console.log(JSON.stringify(list));
+        else for (const i of list) console.log(`${i.status.padEnd(18)} ${i.severity.padEnd(3)} ${i.runbook.padEnd(18)} ${i.workflowId}${i.awaitingApproval ? '  (awaiting approval)' : ''}`);
+        return;
+      }
+      case 'status': {
+        if (!rest[0]) throw new UsageError('status needs a workflow id');
+        const state = await incidents.state(rest[0]);
+        console.log(o.json ? JSON.stringify(state) : renderState(state));
+        return;
+      }
+      case 'decide':
+      case 'approve':
+      case 'reject':
+      case 'ack': {
+        const shorthand: Record<string, DecisionKind> = { approve: 'approve', reject: 'reject', ack: 'acknowledge' };
+        const [workflowId, step, explicit] = rest;
+        const decision = (shorthand[command] ?? explicit) as DecisionKind;
+        if (!workflowId || !step || !DECISIONS.includes(decision)) throw new UsageError(`${command}: need <workflow-id> <step>${command === 'decide' ? ' <decision>' : ''}`);
+        if (!o.by) throw new UsageError(`${command}: --by <name> is required`);
+        const result = await incidents.decide(workflowId, { step, decision, by: o.by, comment: o.comment });
+        console.log(o.json ? JSON.stringify(result) : `${result.decision} accepted for ${result.step} by ${result.by}`);
+        return;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) console.error(`runbook: ${err.message}\n${USAGE}`);
+  else if (err instanceof DecisionRefused) console.error(`runbook: refused (${err.code}): ${err.message}`);
+  else console.error(`runbook: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+});

@@ -1,0 +1,28 @@
+// The gateway process: config, incident store, Temporal client, HTTP server on GATEWAY_PORT.
+import { loadConfig } from '../../config/load';
+import { IncidentStore } from '../../activities/db/incident-store';
+import { createPools } from '../../activities/db/pools';
+import { connectClient } from '../temporal';
+import { createGateway } from './server';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const pools = createPools();
+  const client = await connectClient();
+  const port = Number(process.env.GATEWAY_PORT ?? 8088);
+  const server = createGateway({ client, config, store: IncidentStore.create(pools.store), webhookToken: process.env.WEBHOOK_TOKEN || undefined });
+  server.listen(port, process.env.GATEWAY_HOST ?? '127.0.0.1', () => console.log(`gateway listening on http://127.0.0.1:${port}`));
+  const stop = () => {
+    server.close(() => {
+      void client.connection.close().then(() => pools.end()).then(() => process.exit(0));
+    });
+    server.closeAllConnections();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  console.error(`gateway: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,319 @@
+// The HTTP gateway: Alertmanager webhook, change events, incidents and decisions, health.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { Client } from '@temporalio/client';
+import { z } from 'zod';
+import { describeIssues } from '../../config/load';
+import { Router } from '../../config/routing';
+import type { Config } from '../../config/schema';
+import type { IncidentStore } from '../../activities/db/incident-store';
+import type { AlertEvent, RunbookId } from '../../workflows/definitions';
+import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable } from '../incidents';
+import { alertmanagerSchema, changeEventSchema, decisionSchema, type AlertmanagerPayload, type WebhookAlert } from './schemas';
+
+export interface GatewayDeps {
+  client: Client;
+  config: Config;
+  store: IncidentStore;
+  /** WEBHOOK_TOKEN: when set, Alertmanager must present it (Bearer, or basic-auth password). */
+  webhookToken?: string;
+  decisionTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export interface AlertOutcome {
+  alertname: string;
+  status: string;
+  key: string;
+  runbook?: string;
+  workflowId?: string;
+  outcome: 'started' | 'joined' | 'ignored';
+  reason?: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+function safeEqual(a: string, b: string): boolean {
+  // Hash both so lengths match and the compare takes the same time whatever the input.
+  return timingSafeEqual(sha256(a), sha256(b));
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new HttpError(413, `body of ${declared} bytes is over the ${limit}-byte limit`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      // Past the limit keep draining, but hold nothing, so the 413 still reaches the sender.
+      if (size > limit) reject(new HttpError(413, `body is over the ${limit}-byte limit`));
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function parseJson<T>(raw: Buffer, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `body is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new HttpError(400, `invalid body:\n${describeIssues(parsed.error)}`, {
+      fields: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return parsed.data;
+}
+
+function alertKey(alert: WebhookAlert): string {
+  if (alert.fingerprint) return alert.fingerprint;
+  const sorted = Object.keys(alert.labels).sort().map((k) => `${k}=${alert.labels[k]}`).join(',');
+  return sha256(sorted).toString('hex').slice(0, 16);
+}
+
+export function createGateway(deps: GatewayDeps): http.Server {
+  const { config, store } = deps;
+  const router = Router.fromConfig(config);
+  const incidents = Incidents.create(deps.client, config);
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const responders = config.responders.map((r) => ({ ...r, token: Buffer.from(r.tokenSha256, 'hex') }));
+
+  function checkWebhookAuth(req: http.IncomingMessage): void {
+    if (!deps.webhookToken) return;
+    const header = req.headers.authorization ?? '';
+    let presented = '';
+    if (header.startsWith('Bearer ')) presented = header.slice(7);
+    else if (header.startsWith('Basic ')) {
+      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      presented = decoded.slice(decoded.indexOf(':') + 1);
+    }
+    if (!presented || !safeEqual(presented, deps.webhookToken)) throw new HttpError(401, 'missing or wrong webhook token');
+  }
+
+  /** The responder behind a bearer token; undefined when no responders are configured (open access). */
+  function responderFor(req: http.IncomingMessage): { name: string } | undefined {
+    if (responders.length === 0) return undefined;
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    const digest = sha256(token);
+    const match = token ? responders.find((r) => timingSafeEqual(r.token, digest)) : undefined;
+    if (!match) throw new HttpError(401, 'no valid responder token (Authorization: Bearer <token>)');
+    return match;
+  }
+
+  async function handleAlert(payload: AlertmanagerPayload, alert: WebhookAlert): Promise<AlertOutcome> {
+    const key = alertKey(alert);
+    const base = { alertname: alert.labels.alertname, status: alert.status, key };
+    const route = router.route(alert.labels, alert.annotations);
+    const environment = alert.labels.environment ?? alert.labels.env ?? payload.commonLabels.environment ?? 'unknown';
+    const service = alert.labels.service ?? payload.commonLabels.service ?? alert.labels.job ?? 'unknown';
+    const event: AlertEvent = {
+      key,
+      status: alert.status,
+      alertname: alert.labels.alertname,
+      labels: alert.labels,
+      annotations: alert.annotations,
+      startsAt: alert.startsAt,
+      endsAt: alert.endsAt,
+      generatorURL: alert.generatorURL,
+    };
+    if (!route.runbook) return { ...base, outcome: 'ignored', reason: route.reason };
+    const runbook: RunbookId = route.runbook;
+    const incident = incidentKey(payload.groupKey, environment);
+    if (alert.status === 'resolved') {
+      const workflowId = await incidents.resolve(runbook, incident, event);
+      return workflowId
+        ? { ...base, runbook, workflowId, outcome: 'joined' }
+        : { ...base, runbook, outcome: 'ignored', reason: 'resolved alert with no open incident' };
+    }
+    try {
+      const started = await incidents.start(
+        {
+          runbook,
+          key: incident,
+          service,
+          environment,
+          severity: alert.labels.priority ?? severityOf(alert.labels.severity),
+          alert: event,
+          source: 'alertmanager',
+          startedBy: `alertmanager (${payload.receiver})`,
+        },
+        route.params,
+      );
+      return { ...base, runbook, workflowId: started.workflowId, outcome: started.outcome };
+    } catch (err) {
+      if (err instanceof TemporalUnavailable) throw err;
+      return { ...base, runbook, outcome: 'ignored', reason: (err as Error).message };
+    }
+  }
+
+  async function alertmanager(req: http.IncomingMessage): Promise<[number, unknown]> {
+    checkWebhookAuth(req);
+    const payload = parseJson(await readBody(req, config.gateway.bodyLimitBytes), alertmanagerSchema);
+    const results: AlertOutcome[] = [];
+    try {
+      for (const alert of payload.alerts) results.push(await handleAlert(payload, alert));
+    } catch (err) {
+      if (err instanceof TemporalUnavailable) throw new HttpError(503, `${err.message}; Alertmanager will retry`);
+      throw err;
+    }
+    for (const [i, r] of results.entries()) {
+      const alert = payload.alerts[i];
+      try {
+        await store.recordAlert({
+          alertname: r.alertname,
+          status: r.status,
+          alertKey: r.key,
+          labels: alert.labels,
+          annotations: alert.annotations,
+          runbook: r.runbook,
+          workflowId: r.workflowId,
+          outcome: r.outcome,
+          reason: r.reason,
+        });
+      } catch (err) {
+        // An ignored alert lives only in this record, so without the store Alertmanager must retry.
+        if (r.outcome === 'ignored') throw new HttpError(503, `incident store unavailable, alert not recorded: ${(err as Error).message}`);
+        log(`gateway: alert ${r.key} is in Temporal (${r.workflowId}) but its receipt was not stored: ${(err as Error).message}`);
+      }
+    }
+    if (payload.truncatedAlerts) log(`gateway: Alertmanager truncated ${payload.truncatedAlerts} alerts of group ${payload.groupKey}`);
+    return [200, { alerts: results, truncatedAlerts: payload.truncatedAlerts ?? 0 }];
+  }
+
+  async function changeEvent(req: http.IncomingMessage): Promise<[number, unknown]> {
+    const body = parseJson(await readBody(req, 64 * 1024), changeEventSchema);
+    try {
+      const id = await store.addChange({ ...body, at: body.at ?? new Date().toISOString() });
+      return [201, { id }];
+    } catch (err) {
+      throw new HttpError(503, `incident store unavailable, change not recorded: ${(err as Error).message}`);
+    }
+  }
+
+  async function decide(req: http.IncomingMessage, workflowId: string): Promise<[number, unknown]> {
+    const body = parseJson(await readBody(req, 64 * 1024), decisionSchema);
+    let responder: { name: string } | undefined;
+    try {
+      responder = responderFor(req);
+    } catch (err) {
+      await recordRefusal(workflowId, body, false, (err as Error).message);
+      throw err;
+    }
+    const decision = { ...body, by: responder?.name ?? body.by, authenticated: responder !== undefined };
+    try {
+      const result = await incidents.decide(workflowId, decision, deps.decisionTimeoutMs);
+      return [200, result];
+    } catch (err) {
+      if (err instanceof DecisionRefused) {
+        await recordRefusal(workflowId, decision, decision.authenticated, err.message);
+        throw new HttpError(err.code, err.message);
+      }
+      throw err;
+    }
+  }
+
+  async function recordRefusal(workflowId: string, d: z.infer<typeof decisionSchema>, authenticated: boolean, reason: string) {
+    await store
+      .recordDecision({ workflowId, step: d.step, decision: d.decision, by: d.by, authenticated, comment: d.comment, outcome: 'refused', reason })
+      .catch((err: Error) => log(`gateway: refused decision not recorded: ${err.message}`));
+  }
+
+  async function incidentState(workflowId: string): Promise<[number, unknown]> {
+    try {
+      return [200, await incidents.state(workflowId)];
+    } catch (err) {
+      if ((err as Error).name === 'WorkflowNotFoundError' || /not found/i.test((err as Error).message)) {
+        throw new HttpError(404, `no incident ${workflowId}`);
+      }
+      throw err;
+    }
+  }
+
+  async function ready(): Promise<[number, unknown]> {
+    const checks: Record<string, string> = {};
+    await deps.client.connection.workflowService
+      .getSystemInfo({})
+      .then(() => (checks.temporal = 'ok'))
+      .catch((err: Error) => (checks.temporal = err.message));
+    await store
+      .ping()
+      .then(() => (checks.postgres = 'ok'))
+      .catch((err: Error) => (checks.postgres = err.message));
+    const ok = Object.values(checks).every((v) => v === 'ok');
+    return [ok ? 200 : 503, { ready: ok, checks }];
+  }
+
+  async function dispatch(req: http.IncomingMessage): Promise<[number, unknown]> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/alertmanager' && method === 'POST') return alertmanager(req);
+    if (path === '/events/changes' && method === 'POST') return changeEvent(req);
+    if (path === '/healthz' && method === 'GET') return [200, { ok: true }];
+    if (path === '/readyz' && method === 'GET') return ready();
+    if (path === '/incidents' && method === 'GET') {
+      try {
+        return [200, await incidents.list({ open: url.searchParams.get('open') === 'true' })];
+      } catch (err) {
+        throw new HttpError(503, `Temporal unavailable: ${(err as Error).message}`);
+      }
+    }
+    const decisionPath = /^\/incidents\/([^/]+)\/decisions$/.exec(path);
+    if (decisionPath && method === 'POST') return decide(req, decodeURIComponent(decisionPath[1]));
+    const incidentPath = /^\/incidents\/([^/]+)$/.exec(path);
+    if (incidentPath && method === 'GET') return incidentState(decodeURIComponent(incidentPath[1]));
+    throw new HttpError(404, `no route ${method} ${path}`);
+  }
+
+  return http.createServer((req, res) => {
+    dispatch(req)
+      .then(([status, body]) => send(res, status, body))
+      .catch((err: unknown) => {
+        if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.body });
+        log(`gateway: ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
+        send(res, 500, { error: (err as Error).message });
+      });
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function severityOf(severity: string | undefined): string {
+  switch ((severity ?? '').toLowerCase()) {
+    case 'critical':
+    case 'page':
+      return 'P1';
+    case 'warning':
+      return 'P3';
+    case 'info':
+      return 'P4';
+    default:
+      return 'P2';
+  }
+}

@@ -1,0 +1,94 @@
+// `npm start`: the whole product on embedded defaults. Temporal dev server with its Web UI
+// (persistent SQLite in .data/), embedded Postgres (migrated), the worker and the gateway.
+// TEMPORAL_ADDRESS / DATABASE_URL, when set, are used instead and nothing of that kind is started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Pool } from 'pg';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../config/load';
+import { migrateAll } from '../activities/db/migrate';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres';
+import { PROJECT_ROOT, startDevServer } from './temporal-binaries';
+
+const DATA_DIR = process.env.RUNBOOKS_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
+const log = (line: string) => console.log(`[start] ${line}`);
+
+async function main(): Promise<void> {
+  loadConfig(); // fail now, naming the bad field, rather than in each child
+  mkdirSync(DATA_DIR, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  let temporal: TestWorkflowEnvironment | undefined;
+  let db: EmbeddedDatabase | undefined;
+  const children: ChildProcess[] = [];
+  let stopping = false;
+
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping…');
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await temporal?.teardown().catch(() => undefined);
+    await db?.stop().catch(() => undefined);
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  try {
+    if (!env.TEMPORAL_ADDRESS) {
+      const port = Number(env.TEMPORAL_PORT ?? 7233);
+      const uiPort = Number(env.TEMPORAL_UI_PORT ?? 8233);
+      const started = await startDevServer({
+        port,
+        uiPort,
+        dbFilename: path.join(DATA_DIR, 'temporal.sqlite'),
+        searchAttributes: SEARCH_ATTRIBUTES,
+        log,
+      });
+      temporal = started.env;
+      env.TEMPORAL_ADDRESS = `127.0.0.1:${port}`;
+      log(`Temporal dev server (${started.binary}) on ${env.TEMPORAL_ADDRESS}`);
+      log(`Temporal Web UI: http://127.0.0.1:${uiPort}`);
+    } else {
+      log(`using Temporal at ${env.TEMPORAL_ADDRESS}`);
+    }
+
+    if (!env.DATABASE_URL) {
+      db = await startEmbeddedPostgres(path.join(DATA_DIR, 'postgres'), 'runbooks');
+      env.DATABASE_URL = db.url;
+      log(`embedded Postgres: ${db.url}`);
+    } else {
+      log('using Postgres at DATABASE_URL');
+    }
+    const pool = new Pool({ connectionString: env.DATABASE_URL });
+    const telemetry = env.TELEMETRY_DATABASE_URL ? new Pool({ connectionString: env.TELEMETRY_DATABASE_URL }) : pool;
+    await migrateAll(pool, telemetry, telemetry === pool);
+    await pool.end();
+    if (telemetry !== pool) await telemetry.end();
+    log('migrations applied');
+
+    for (const [name, entry] of [
+      ['worker', 'worker/main.ts'],
+      ['gateway', 'client/gateway/main.ts'],
+    ] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], { env, stdio: 'inherit' });
+      child.once('exit', (code) => {
+        if (!stopping) {
+          log(`${name} exited with ${code}; stopping the rest`);
+          void stop(code || 1);
+        }
+      });
+      children.push(child);
+    }
+    log(`gateway: http://127.0.0.1:${env.GATEWAY_PORT ?? 8088} (POST /alertmanager, GET /incidents)`);
+    log('Ctrl-C stops everything.');
+  } catch (err) {
+    console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
+    await stop(1);
+  }
+}
+
+void main();

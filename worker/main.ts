@@ -1,0 +1,30 @@
+// The worker process: config, database (migrated), Temporal, then run until SIGINT/SIGTERM.
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../config/load';
+import { migrateAll } from '../activities/db/migrate';
+import { createPools } from '../activities/db/pools';
+import { temporalTarget } from '../client/temporal';
+import { buildWorker } from './build';
+import { depsFrom } from './deps';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const pools = createPools();
+  const target = temporalTarget();
+  let connection: NativeConnection | undefined;
+  try {
+    await migrateAll(pools.store, pools.telemetry, pools.telemetryIsStore);
+    connection = await NativeConnection.connect(target.connectionOptions);
+    const worker = await buildWorker(depsFrom(config, pools), connection, target.namespace);
+    console.log(`worker polling task queue "runbooks" on ${target.connectionOptions.address} (${target.namespace})`);
+    await worker.run();
+  } finally {
+    await connection?.close();
+    await pools.end();
+  }
+}
+
+main().catch((err) => {
+  console.error(`worker: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+// The worker's workflow bundle: one export per runbook, named by its workflow type.
+export { apiErrorBudget } from './runbooks/api-error-budget';
+export { followUpReminder } from './follow-up';
