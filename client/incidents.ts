@@ -91,10 +91,11 @@ export class Incidents {
   private constructor(
     private readonly client: Client,
     private readonly config: Config,
+    private readonly taskQueue: string,
   ) {}
 
-  static create(client: Client, config: Config): Incidents {
-    return new Incidents(client, config);
+  static create(client: Client, config: Config, taskQueue = TASK_QUEUE): Incidents {
+    return new Incidents(client, config, taskQueue);
   }
 
   buildInput(req: StartRequest, key: string, routeParams: Record<string, unknown> = {}): RunbookInput {
@@ -125,7 +126,7 @@ export class Incidents {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
           const handle = await this.client.workflow.start(WORKFLOW_TYPES[req.runbook]!, {
-            taskQueue: TASK_QUEUE,
+            taskQueue: this.taskQueue,
             workflowId,
             args: [input],
             workflowIdConflictPolicy: 'FAIL',

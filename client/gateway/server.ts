@@ -18,6 +18,8 @@ export interface GatewayDeps {
   /** WEBHOOK_TOKEN: when set, Alertmanager must present it (Bearer, or basic-auth password). */
   webhookToken?: string;
   decisionTimeoutMs?: number;
+  /** Task queue for started runbooks; tests give each file its own. */
+  taskQueue?: string;
   log?: (line: string) => void;
 }
 
@@ -94,7 +96,7 @@ function alertKey(alert: WebhookAlert): string {
 export function createGateway(deps: GatewayDeps): http.Server {
   const { config, store } = deps;
   const router = Router.fromConfig(config);
-  const incidents = Incidents.create(deps.client, config);
+  const incidents = Incidents.create(deps.client, config, deps.taskQueue);
   const log = deps.log ?? ((line: string) => console.log(line));
   const responders = config.responders.map((r) => ({ ...r, token: Buffer.from(r.tokenSha256, 'hex') }));
 

@@ -1,0 +1,72 @@
+// `npm test`: starts what the suite shares (a Temporal dev server with the search attributes, an
+// embedded Postgres unless TEST_DATABASE_URL is set, the time-skipping server's binary), then runs
+// every test file with Node's test runner, one file at a time.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { migrate } from '../activities/db/migrate';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
+import { PROJECT_ROOT, startDevServer, testServerExecutable } from '../dev/temporal-binaries';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+
+const log = (line: string) => console.log(`[test] ${line}`);
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) return name === 'support' ? [] : testFiles(full);
+      return name.endsWith('.test.ts') ? [full] : [];
+    })
+    .sort();
+}
+
+async function main(): Promise<number> {
+  const filter = process.argv.slice(2);
+  const files = testFiles(path.join(PROJECT_ROOT, 'test')).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'runbooks-test-'));
+  const temporal = await startDevServer({ searchAttributes: SEARCH_ATTRIBUTES, log });
+  env.TEMPORAL_ADDRESS = temporal.env.connection.options.address;
+  env.TEMPORAL_NAMESPACE = 'default';
+  env.TEMPORAL_CLI_PATH ??= temporal.binary.startsWith('/') ? temporal.binary : undefined;
+  log(`Temporal dev server (${temporal.binary}) on ${env.TEMPORAL_ADDRESS}`);
+  const testServer = await testServerExecutable(log);
+  if (testServer.type === 'existing-path') env.TEMPORAL_TEST_SERVER_PATH = testServer.path;
+  log(`time-skipping test server: ${testServer.type === 'existing-path' ? testServer.path : 'SDK download'}`);
+  let db: EmbeddedDatabase | undefined;
+  if (env.TEST_DATABASE_URL) {
+    env.DATABASE_URL = env.TEST_DATABASE_URL;
+  } else {
+    db = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'runbooks_test', 0);
+    env.DATABASE_URL = db.url;
+  }
+  delete env.TELEMETRY_DATABASE_URL;
+  const pool = new Pool({ connectionString: env.DATABASE_URL });
+  await migrate(pool, 'store');
+  await migrate(pool, 'telemetry');
+  await pool.end();
+  log(`Postgres: ${env.DATABASE_URL}`);
+  try {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+      { env, stdio: 'inherit', cwd: PROJECT_ROOT },
+    );
+    return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  } finally {
+    await temporal.env.teardown().catch(() => undefined);
+    await db?.stop().catch(() => undefined);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`[test] ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

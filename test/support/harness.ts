@@ -1,0 +1,98 @@
+// What a test file needs on the shared local services: its own task queue, a worker built by the
+// production factory, a client, the incident store, and config from a plain object.
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { Pool } from 'pg';
+import { parseConfig } from '../../config/load';
+import type { Config, ConfigInput } from '../../config/schema';
+import { IncidentStore } from '../../activities/db/incident-store';
+import type { Deps } from '../../activities';
+import { buildWorker } from '../../worker/build';
+import { slackClient } from '../../worker/deps';
+import { Incidents } from '../../client/incidents';
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the suite with \`npm test\`, which starts the shared services`);
+  return value;
+}
+
+export interface Harness {
+  taskQueue: string;
+  config: Config;
+  pool: Pool;
+  store: IncidentStore;
+  client: Client;
+  incidents: Incidents;
+  env: NodeJS.ProcessEnv;
+  startWorker(): Promise<RunningWorker>;
+  close(): Promise<void>;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+export async function createHarness(name: string, configInput: ConfigInput, env: NodeJS.ProcessEnv = {}): Promise<Harness> {
+  const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
+  const config = parseConfig(configInput, 'test config', env);
+  const pool = new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 10 });
+  const store = IncidentStore.create(pool);
+  const address = requireEnv('TEMPORAL_ADDRESS');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'default' });
+  const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
+  const deps: Deps = { config, store, telemetry: pool, env: workerEnv, slack: slackClient(workerEnv) };
+  const workers: RunningWorker[] = [];
+  let nativeConnection: NativeConnection | undefined;
+  return {
+    taskQueue,
+    config,
+    pool,
+    store,
+    client,
+    incidents: Incidents.create(client, config, taskQueue),
+    env: workerEnv,
+    async startWorker() {
+      nativeConnection ??= await NativeConnection.connect({ address });
+      const worker = await buildWorker(deps, nativeConnection, 'default', { taskQueue });
+      const running = worker.run();
+      const handle = {
+        worker,
+        async stop() {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        },
+      };
+      workers.push(handle);
+      return handle;
+    },
+    async close() {
+      for (const w of workers) await w.stop().catch(() => undefined);
+      await nativeConnection?.close();
+      await connection.close();
+      await pool.end();
+    },
+  };
+}
+
+// Worker logs (the bundler's report included) only from WARN up, so test output stays readable.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+/** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
