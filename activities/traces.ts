@@ -40,7 +40,8 @@ export function createTraceActivities({ config }: Deps) {
       return observe(async () => {
         const found = new Map<string, TraceException>();
         for (const route of input.routes.length ? input.routes : ['']) {
-          const tags: Record<string, string> = { error: 'true' };
+          // Jaeger matches tags on spans and on the process (resource) alike.
+          const tags: Record<string, string> = { error: 'true', 'deployment.environment': input.environment };
           if (route) tags['http.route'] = route;
           const params = new URLSearchParams({
             service: input.service,

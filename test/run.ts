@@ -2,7 +2,7 @@
 // embedded Postgres unless TEST_DATABASE_URL is set, the time-skipping server's binary), then runs
 // every test file with Node's test runner, one file at a time.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
@@ -28,6 +28,8 @@ async function main(): Promise<number> {
   const files = testFiles(path.join(PROJECT_ROOT, 'test')).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
   const env: NodeJS.ProcessEnv = { ...process.env };
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'runbooks-test-'));
+  // As root, embedded Postgres runs as its own `postgres` user, which must reach the data folder.
+  chmodSync(scratch, 0o755);
   const temporal = await startDevServer({ searchAttributes: SEARCH_ATTRIBUTES, log });
   env.TEMPORAL_ADDRESS = temporal.env.connection.options.address;
   env.TEMPORAL_NAMESPACE = 'default';

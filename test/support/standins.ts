@@ -191,6 +191,7 @@ export function parseLogQL(query: string): { matches(e: LokiEntry): boolean } {
 export interface StoredSpan {
   traceId: string;
   service: string;
+  environment: string;
   operation: string;
   route: string;
   error: boolean;
@@ -218,6 +219,7 @@ export class JaegerStandIn extends StandIn {
             s.startUs >= start &&
             s.startUs <= end &&
             (tags.error === undefined || String(s.error) === tags.error) &&
+            (tags['deployment.environment'] === undefined || s.environment === tags['deployment.environment']) &&
             (tags['http.route'] === undefined || s.route === tags['http.route']),
         );
         const data = hits.map((s) => ({
@@ -249,7 +251,7 @@ export class JaegerStandIn extends StandIn {
               processID: 'p1',
             },
           ],
-          processes: { p1: { serviceName: s.service, tags: [] } },
+          processes: { p1: { serviceName: s.service, tags: [{ key: 'deployment.environment', type: 'string', value: s.environment }] } },
         }));
         return { status: 200, body: { data, total: data.length, limit: 0, offset: 0, errors: null } };
       },

@@ -37,20 +37,22 @@ export const MITIGATIONS: Record<ApiCause, string[]> = {
 const PATTERNS: Record<(typeof CAUSES)[number], RegExp> = {
   deployment_regression: /TypeError|ReferenceError|undefined is not|cannot read prop|null pointer|NullPointer|is not a function/i,
   config_drift: /secret|credential|api[ _-]?key|unauthori[sz]ed|\b401\b|\b403\b|OTEL_|otlp|exporter|config(uration)? (missing|invalid)|env(ironment)? var/i,
-  third_party_outage: /upstream|provider|\b502\b|\b503\b|\b504\b|bad gateway|service unavailable|overloaded|ECONNREFUSED|ETIMEDOUT|anthropic|openai/i,
+  third_party_outage: /upstream (error|unavailable|timed? ?out|connect)|provider (error|unavailable|outage)|\b502\b|\b503\b|\b504\b|bad gateway|service unavailable|overloaded|ECONNREFUSED|ETIMEDOUT|anthropic|openai/i,
   database_errors: /database|postgres|sql|deadlock|relation .* does not exist|column .* does not exist|connection pool|too many connections|ECONNRESET.*5432|violates|lock timeout/i,
   rate_limiting: /rate.?limit|too many requests|\b429\b|throttl|concurrency limit|queue full|circuit (breaker )?open/i,
 };
 
-function textOf(evidence: Evidence): string[] {
-  const out: string[] = [];
-  if (evidence.logs.available) out.push(...evidence.logs.data.topMessages.map((m) => m.message));
-  if (evidence.traces.available) out.push(...evidence.traces.data.flatMap((t) => [t.exceptionType, t.message]));
+/** Error messages with how many error lines (or failing spans) each stands for. */
+function textsOf(evidence: Evidence): { text: string; count: number }[] {
+  const out: { text: string; count: number }[] = [];
+  if (evidence.logs.available) out.push(...evidence.logs.data.topMessages.map((m) => ({ text: m.message, count: m.count })));
+  if (evidence.traces.available) out.push(...evidence.traces.data.map((t) => ({ text: `${t.exceptionType}: ${t.message}`, count: t.count })));
   return out;
 }
 
 export function diagnose(evidence: Evidence): Diagnosis {
-  const texts = textOf(evidence);
+  const texts = textsOf(evidence);
+  const total = texts.reduce((n, t) => n + t.count, 0);
   const scores = new Map<(typeof CAUSES)[number], { score: number; evidence: string[] }>();
   const add = (cause: (typeof CAUSES)[number], score: number, why: string) => {
     const entry = scores.get(cause) ?? { score: 0, evidence: [] };
@@ -84,9 +86,11 @@ export function diagnose(evidence: Evidence): Diagnosis {
     else if (indicator !== 'none' && indicator !== 'unknown') add('third_party_outage', 0.4, `${name} status ${indicator}: ${description}`);
   }
 
+  // The share of errors whose message points at a cause: all of them is worth 0.5.
   for (const cause of CAUSES) {
-    const hits = texts.filter((t) => PATTERNS[cause].test(t));
-    if (hits.length) add(cause, Math.min(0.4, 0.2 * hits.length), `errors mention it: "${hits[0].slice(0, 120)}"`);
+    const hits = texts.filter((t) => PATTERNS[cause].test(t.text));
+    const share = total ? hits.reduce((n, t) => n + t.count, 0) / total : 0;
+    if (share >= 0.2) add(cause, 0.5 * share, `${Math.round(share * 100)}% of errors point at it: "${hits[0].text.slice(0, 120)}"`);
   }
 
   const causes: Cause[] = [...scores.entries()]

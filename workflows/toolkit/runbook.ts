@@ -292,7 +292,10 @@ export class Runbook {
     const events = this.unsynced;
     this.unsynced = [];
     const snapshot = this.storeSnapshot();
-    this.syncChain = this.syncChain.then(() => store.syncIncident({ incident: snapshot, events }));
+    // Outside the workflow's cancellation: a cancelled incident's record must still land.
+    this.syncChain = this.syncChain.then(() =>
+      CancellationScope.nonCancellable(() => store.syncIncident({ incident: snapshot, events })),
+    );
   }
 
   private storeSnapshot() {
