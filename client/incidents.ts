@@ -28,6 +28,8 @@ import {
   type RunbookInput,
 } from '../workflows/definitions';
 
+const RPC_TIMEOUT_MS = 5_000;
+
 export interface StartRequest {
   runbook: RunbookId;
   key?: string;
@@ -125,7 +127,7 @@ export class Incidents {
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
-          const handle = await this.client.workflow.start(WORKFLOW_TYPES[req.runbook]!, {
+          const handle = await this.rpc(() => this.client.workflow.start(WORKFLOW_TYPES[req.runbook]!, {
             taskQueue: this.taskQueue,
             workflowId,
             args: [input],
@@ -142,14 +144,14 @@ export class Incidents {
               { key: SA.environment, value: req.environment },
               { key: SA.awaitingApproval, value: false },
             ]),
-          });
+          }));
           return { workflowId, runId: handle.firstExecutionRunId, runbook: req.runbook, outcome: 'started' };
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }
         if (!req.alert) return { workflowId, runbook: req.runbook, outcome: 'joined' };
         try {
-          await this.client.workflow.getHandle(workflowId).signal(alertSignal, req.alert);
+          await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, req.alert!));
           return { workflowId, runbook: req.runbook, outcome: 'joined' };
         } catch (err) {
           // It closed between the start and the signal: start a new incident.
@@ -167,7 +169,7 @@ export class Incidents {
   async resolve(runbook: RunbookId, key: string, alert: AlertEvent): Promise<string | undefined> {
     const workflowId = incidentWorkflowId(runbook, key);
     try {
-      await this.client.workflow.getHandle(workflowId).signal(alertSignal, alert);
+      await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, alert));
       return workflowId;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
@@ -225,6 +227,11 @@ export class Incidents {
       if (out.length >= (opts.limit ?? 200)) break;
     }
     return out;
+  }
+
+  /** Starts and signals get a deadline, so an unreachable Temporal is a prompt 503, not a hang. */
+  private rpc<T>(fn: () => Promise<T>): Promise<T> {
+    return this.client.withDeadline(Date.now() + RPC_TIMEOUT_MS, fn);
   }
 
   private async closedStatus(workflowId: string): Promise<string | undefined> {

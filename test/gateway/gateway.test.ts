@@ -1,0 +1,228 @@
+// The gateway over real HTTP, against the local Temporal server and Postgres: the webhook's
+// contract, bad input, change events, decisions with responder tokens.
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { Pool } from 'pg';
+import { IncidentStore } from '../../activities/db/incident-store';
+import { createGateway } from '../../client/gateway/server';
+import { stateQuery } from '../../workflows/definitions';
+import { createHarness, eventually, type Harness } from '../support/harness';
+
+const TOKEN = 'webhook-secret';
+const ALICE = 'alice-token';
+const BOB = 'bob-token';
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function payload(groupKey: string, alerts: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
+  return {
+    version: '4',
+    groupKey,
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'web\\.hook',
+    groupLabels: {},
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts,
+    ...extra,
+  };
+}
+
+function alert(labels: Record<string, string>, status = 'firing', fingerprint?: string) {
+  return {
+    status,
+    labels: { service: 'api', ...labels },
+    annotations: { summary: 'errors' },
+    startsAt: '2026-11-23T03:00:00.123456789+01:00',
+    endsAt: status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-11-23T03:20:00Z',
+    generatorURL: '/graph?g0.expr=x',
+    ...(fingerprint ? { fingerprint } : {}),
+  };
+}
+
+describe('gateway', () => {
+  let h: Harness;
+  let server: http.Server;
+  let base = '';
+
+  before(async () => {
+    h = await createHarness('gateway', {
+      routes: [{ match: ['alertname=~"(?i).*(ErrorRate|5xx).*"'], runbook: 'api-error-budget' }, { match: ['alertname="Spend"'], runbook: 'cost-spike' }],
+      responders: [
+        { name: 'alice', tokenSha256: sha(ALICE), roles: ['oncall'] },
+        { name: 'bob', tokenSha256: sha(BOB), roles: ['viewer'] },
+      ],
+      gateway: { bodyLimitBytes: 64 * 1024 },
+      runbooks: { 'api-error-budget': { params: { approvalDeadline: '1h' } } },
+    });
+    await h.startWorker();
+    server = createGateway({ client: h.client, config: h.config, store: h.store, webhookToken: TOKEN, taskQueue: h.taskQueue, log: () => undefined });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    await h?.close();
+  });
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
+    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  test('a firing alert starts the runbook; the same notification again joins it; resolved is signalled to it', async () => {
+    const env = `gw-${randomUUID().slice(0, 6)}`;
+    const groupKey = `{}:{alertname="ApiErrorRate",environment="${env}"}`;
+    const first = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'firing', 'aaaabbbbccccdddd')]));
+    assert.equal(first.status, 200);
+    const body = (await first.json()) as { alerts: { workflowId: string; outcome: string; runbook: string }[] };
+    assert.equal(body.alerts[0].outcome, 'started');
+    assert.equal(body.alerts[0].runbook, 'api-error-budget');
+    assert.match(body.alerts[0].workflowId, /^incident\/api-error-budget\/[0-9a-f]{16}$/);
+
+    // Alertmanager re-sends the group every group_interval; old ones send no fingerprint.
+    const again = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env })]));
+    const againBody = (await again.json()) as { alerts: { workflowId: string; outcome: string }[] };
+    assert.equal(againBody.alerts[0].outcome, 'joined');
+    assert.equal(againBody.alerts[0].workflowId, body.alerts[0].workflowId);
+
+    const resolved = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'resolved', 'aaaabbbbccccdddd')], { status: 'resolved' }));
+    assert.equal(((await resolved.json()) as { alerts: { outcome: string }[] }).alerts[0].outcome, 'joined');
+
+    const handle = h.client.workflow.getHandle(body.alerts[0].workflowId);
+    const s = await eventually('the resolved alert in the incident', async () => {
+      const st = await handle.query(stateQuery);
+      return st.alerts.some((a) => a.status === 'resolved') ? st : undefined;
+    });
+    assert.equal(s.service, 'api');
+    assert.equal(s.environment, env);
+    const receipts = await h.pool.query('SELECT outcome FROM alert_receipts WHERE workflow_id = $1 ORDER BY id', [handle.workflowId]);
+    assert.deepEqual(receipts.rows.map((r) => r.outcome), ['started', 'joined', 'joined']);
+    await handle.cancel();
+  });
+
+  test('alerts that match no route, name an unknown runbook, or one not built: 200, ignored with the reason, recorded', async () => {
+    const key = randomUUID();
+    const res = await post(
+      '/alertmanager',
+      payload(`{}:{k="${key}"}`, [
+        alert({ alertname: 'DiskFull', k: key }),
+        alert({ alertname: 'Whatever', runbook: 'no-such-runbook', k: key }),
+        alert({ alertname: 'Spend', k: key }),
+        alert({ alertname: 'ApiErrorRate', k: key }, 'resolved'),
+      ]),
+    );
+    assert.equal(res.status, 200);
+    const { alerts } = (await res.json()) as { alerts: { outcome: string; reason: string }[] };
+    assert.deepEqual(alerts.map((a) => a.outcome), ['ignored', 'ignored', 'ignored', 'ignored']);
+    assert.match(alerts[0].reason, /no route matches/);
+    assert.match(alerts[1].reason, /unknown runbook "no-such-runbook"/);
+    assert.match(alerts[2].reason, /not built yet/);
+    assert.match(alerts[3].reason, /no open incident/);
+    const { rows } = await h.pool.query(`SELECT alertname, reason FROM alert_receipts WHERE labels->>'k' = $1 ORDER BY id`, [key]);
+    assert.equal(rows.length, 4, 'every ignored alert is still recorded');
+  });
+
+  test('bad webhooks: wrong token 401, not JSON 400, missing fields 400 naming them, oversized 413', async () => {
+    const ok = payload('{}:{}', [alert({ alertname: 'DiskFull' })]);
+    assert.equal((await post('/alertmanager', ok, {})).status, 401);
+    assert.equal((await post('/alertmanager', ok, { authorization: 'Bearer nope' })).status, 401);
+    const basic = `Basic ${Buffer.from(`alertmanager:${TOKEN}`).toString('base64')}`;
+    assert.equal((await post('/alertmanager', ok, { authorization: basic })).status, 200, 'basic auth with the token as password');
+
+    const notJson = await post('/alertmanager', '{"version": "4", ');
+    assert.equal(notJson.status, 400);
+    assert.match(((await notJson.json()) as { error: string }).error, /not JSON/);
+
+    const broken = await post('/alertmanager', { ...ok, version: '3', alerts: [{ status: 'firing', labels: {}, startsAt: 'yesterday' }] });
+    assert.equal(broken.status, 400);
+    const fields = ((await broken.json()) as { fields: { path: string }[] }).fields.map((f) => f.path);
+    assert.ok(fields.includes('version'));
+    assert.ok(fields.includes('alerts.0.labels'));
+    assert.ok(fields.includes('alerts.0.startsAt'));
+
+    const big = await post('/alertmanager', payload('{}:{}', [alert({ alertname: 'DiskFull', pad: 'x'.repeat(70 * 1024) })]));
+    assert.equal(big.status, 413);
+  });
+
+  test('Temporal unreachable: 503 so Alertmanager retries; store down for an ignored alert: 503', async () => {
+    const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 });
+    const deadClient = new Client({ connection });
+    const deadPool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    const gw = createGateway({ client: deadClient, config: h.config, store: h.store, taskQueue: h.taskQueue, log: () => undefined });
+    const gwDeadStore = createGateway({ client: h.client, config: h.config, store: IncidentStore.create(deadPool), taskQueue: h.taskQueue, log: () => undefined });
+    try {
+      for (const [server, body, expected] of [
+        [gw, payload('{}:{x="1"}', [alert({ alertname: 'ApiErrorRate', environment: 'dead' })]), /Temporal unreachable/],
+        [gwDeadStore, payload('{}:{x="2"}', [alert({ alertname: 'DiskFull' })]), /incident store unavailable/],
+      ] as const) {
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alertmanager`;
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal(res.status, 503);
+        assert.match(((await res.json()) as { error: string }).error, expected);
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    } finally {
+      await deadPool.end();
+    }
+  });
+
+  test('change events are stored and validated', async () => {
+    const res = await post('/events/changes', { service: 'api', environment: 'prod', kind: 'deploy', version: 'v9', actor: 'ci' });
+    assert.equal(res.status, 201);
+    const { id } = (await res.json()) as { id: number };
+    const { rows } = await h.pool.query('SELECT kind, version FROM change_events WHERE id = $1', [id]);
+    assert.deepEqual(rows[0], { kind: 'deploy', version: 'v9' });
+    const bad = await post('/events/changes', { service: 'api', environment: 'prod', kind: 'reboot' });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /kind/);
+  });
+
+  test('decisions over HTTP: 401 without a token, 403 without the role, 409 not pending, 404 unknown, 200 approved', async () => {
+    const env = `gwd-${randomUUID().slice(0, 6)}`;
+    await h.store.addChange({ service: 'api', environment: env, kind: 'deploy', at: new Date().toISOString() });
+    const res = await post('/alertmanager', payload(`{}:{e="${env}"}`, [alert({ alertname: 'ApiErrorRate', environment: env })]));
+    const workflowId = ((await res.json()) as { alerts: { workflowId: string }[] }).alerts[0].workflowId;
+    const handle = h.client.workflow.getHandle(workflowId);
+    await eventually('the approval', async () => ((await handle.query(stateQuery)).pendingApprovals.length ? true : undefined));
+
+    const url = `/incidents/${encodeURIComponent(workflowId)}/decisions`;
+    const approve = { step: 'rollback-deploy', decision: 'approve', by: 'someone' };
+    assert.equal((await post(url, approve, {})).status, 401);
+    assert.equal((await post(url, approve, { authorization: 'Bearer wrong' })).status, 401);
+    assert.equal((await post(url, approve, { authorization: `Bearer ${BOB}` })).status, 403);
+    assert.equal((await post(url, { ...approve, step: 'degraded-mode' }, { authorization: `Bearer ${ALICE}` })).status, 409);
+    assert.equal((await post(url, { ...approve, decision: 'maybe' }, { authorization: `Bearer ${ALICE}` })).status, 400);
+    assert.equal((await post(`/incidents/${encodeURIComponent('incident/api-error-budget/none')}/decisions`, approve, { authorization: `Bearer ${ALICE}` })).status, 404);
+
+    const ok = await post(url, { ...approve, comment: 'go' }, { authorization: `Bearer ${ALICE}` });
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { by: string }).by, 'alice', 'the token owner decides, whatever `by` says');
+
+    const state = await fetch(`${base}/incidents/${encodeURIComponent(workflowId)}`);
+    assert.equal(state.status, 200);
+    assert.equal(((await state.json()) as { runbook: string }).runbook, 'api-error-budget');
+    assert.equal((await fetch(`${base}/incidents/${encodeURIComponent('incident/x/none')}`)).status, 404);
+    const list = (await (await fetch(`${base}/incidents?open=true`)).json()) as { workflowId: string }[];
+    assert.ok(Array.isArray(list));
+
+    const refused = await h.pool.query(`SELECT decided_by, outcome, reason FROM decisions WHERE workflow_id = $1 AND outcome = 'refused'`, [workflowId]);
+    assert.ok(refused.rows.length >= 3, 'refused decisions are recorded');
+    assert.ok(refused.rows.some((r) => r.decided_by === 'bob' && /lacks the role/.test(r.reason)));
+    await handle.cancel();
+  });
+
+  test('health and readiness', async () => {
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(((await ready.json()) as { checks: Record<string, string> }).checks, { temporal: 'ok', postgres: 'ok' });
+  });
+});
