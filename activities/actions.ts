@@ -65,7 +65,10 @@ async function setFlag(telemetry: Pool, flag: NonNullable<ActionConfig['flag']>,
      ON CONFLICT (feature) DO UPDATE SET enabled = $2, value = COALESCE($3, feature_flags.value), updated_at = now(), updated_by = $4`,
     [flag.feature, flag.enabled, flag.value ?? null, by],
   );
-  return { exitCode: 0, output: `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}` };
+  return {
+    exitCode: 0,
+    output: `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}`,
+  };
 }
 
 export function createActionActivities({ config, store, telemetry, env }: Deps) {
@@ -75,12 +78,18 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       const argv = req.phase === 'apply' ? action?.run : action?.undo;
       const flag = req.phase === 'apply' ? action?.flag : action?.undoFlag;
       if (!action || (!argv && !flag)) {
-        return { status: 'not_configured', summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}` };
+        return {
+          status: 'not_configured',
+          summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}`,
+        };
       }
       const label = `${req.step} (${req.phase})`;
-      if (!(await store.claimMitigationRun(req.workflowId, req.step, req.phase, req.by, argv ? { run: argv } : { flag }))) {
+      if (
+        !(await store.claimMitigationRun(req.workflowId, req.step, req.phase, req.by, argv ? { run: argv } : { flag }))
+      ) {
         const prior = await store.mitigationRun(req.workflowId, req.step, req.phase);
-        if (!prior?.outcome) return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };
+        if (!prior?.outcome)
+          return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };
         return {
           status: prior.outcome,
           summary: `${label} already ran: ${prior.outcome}`,
@@ -95,7 +104,11 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
         result = { exitCode: 1, output: (err as Error).message };
       }
       const outcome = result.exitCode === 0 ? 'succeeded' : 'failed';
-      await store.finishMitigationRun(req.workflowId, req.step, req.phase, { outcome, exitCode: result.exitCode, output: result.output });
+      await store.finishMitigationRun(req.workflowId, req.step, req.phase, {
+        outcome,
+        exitCode: result.exitCode,
+        output: result.output,
+      });
       const what = argv ? argv.join(' ') : result.output;
       const lastLine = result.output.split('\n').pop() ?? '';
       return {

@@ -80,7 +80,9 @@ export function createDependencyActivities({ config, telemetry }: Deps) {
       return Promise.all(
         config.dataSources.statusPages.map((page) =>
           observe(async () => {
-            const body = await fetchJson<{ status?: { indicator?: string; description?: string } }>(page.url, { timeoutMs: 5000 });
+            const body = await fetchJson<{ status?: { indicator?: string; description?: string } }>(page.url, {
+              timeoutMs: 5000,
+            });
             return {
               name: page.name,
               url: page.url,

@@ -22,7 +22,8 @@ export async function fetchJson<T>(url: string, init: RequestInit & { timeoutMs?
 }
 
 /** A diagnostic result: the data, or why it could not be had. The runbook records either. */
-export type Observed<T> = { available: true; data: T; query?: string } | { available: false; reason: string; query?: string };
+export type Observed<T> =
+  { available: true; data: T; query?: string } | { available: false; reason: string; query?: string };
 
 export async function observe<T>(run: () => Promise<T>, query?: string): Promise<Observed<T>> {
   try {

@@ -102,7 +102,9 @@ export function createLokiActivities({ config }: Deps) {
 
   return {
     /** Error lines for the elevated routes, with request ids and tenant / flag correlation. */
-    async errorLogs(input: Scope & { routes: string[]; startMs: number; endMs: number }): Promise<Observed<ErrorLogSummary>> {
+    async errorLogs(
+      input: Scope & { routes: string[]; startMs: number; endMs: number },
+    ): Promise<Observed<ErrorLogSummary>> {
       if (!loki.url) return notConfigured;
       const query = errorQuery(input, input.routes);
       return observe(async () => {

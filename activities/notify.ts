@@ -29,19 +29,38 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     return `slack ${channel} ts=${res.ts}`;
   }
 
-  async function pagerduty(action: 'trigger' | 'resolve', dedupKey: string, summary: string, severity: string, source: string) {
+  async function pagerduty(
+    action: 'trigger' | 'resolve',
+    dedupKey: string,
+    summary: string,
+    severity: string,
+    source: string,
+  ) {
     const routingKey = env.PAGERDUTY_ROUTING_KEY;
     if (!routingKey) throw new NotConfigured('PagerDuty not configured (PAGERDUTY_ROUTING_KEY)');
     const base = (env.PAGERDUTY_EVENTS_URL || 'https://events.pagerduty.com').replace(/\/$/, '');
     const body =
       action === 'trigger'
-        ? { routing_key: routingKey, event_action: action, dedup_key: dedupKey, payload: { summary: summary.slice(0, 1024), source, severity } }
+        ? {
+            routing_key: routingKey,
+            event_action: action,
+            dedup_key: dedupKey,
+            payload: { summary: summary.slice(0, 1024), source, severity },
+          }
         : { routing_key: routingKey, event_action: action, dedup_key: dedupKey };
-    await fetchJson(`${base}/v2/enqueue`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await fetchJson(`${base}/v2/enqueue`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return `pagerduty ${action} ${dedupKey}`;
   }
 
-  async function send(targetName: string, text: string, page?: { dedupKey: string; severity: string; source: string }): Promise<NotifyResult> {
+  async function send(
+    targetName: string,
+    text: string,
+    page?: { dedupKey: string; severity: string; source: string },
+  ): Promise<NotifyResult> {
     const target = config.notifications[targetName];
     const result: NotifyResult = { target: targetName, delivered: [], skipped: [] };
     if (!target) {
@@ -71,7 +90,11 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
       const tiers = config.escalation.length ? config.escalation : ['oncall'];
       const target = tiers[Math.min(input.level, tiers.length) - 1];
       const text = `:rotating_light: [${input.severity}] ${input.runbook} ${input.service}/${input.environment}: ${input.reason} (${input.workflowId})`;
-      return send(target, text, { dedupKey: input.workflowId, severity: PD_SEVERITY[input.severity] ?? 'error', source: input.service });
+      return send(target, text, {
+        dedupKey: input.workflowId,
+        severity: PD_SEVERITY[input.severity] ?? 'error',
+        source: input.service,
+      });
     },
   };
 }

@@ -13,10 +13,16 @@ export function redisInfo(redisUrl: string, timeoutMs = 3000): Promise<RedisInfo
     let latencyMs = 0;
     let buffer = '';
     const socket = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) });
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`redis at ${url.host} timed out after ${timeoutMs} ms`)));
-    socket.on('error', (err) => reject(new Error(`redis at ${url.host} unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new Error(`redis at ${url.host} timed out after ${timeoutMs} ms`)),
+    );
+    socket.on('error', (err) =>
+      reject(new Error(`redis at ${url.host} unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`)),
+    );
     socket.on('connect', () => {
-      const auth = url.password ? `AUTH ${url.username ? `${decodeURIComponent(url.username)} ` : ''}${decodeURIComponent(url.password)}\r\n` : '';
+      const auth = url.password
+        ? `AUTH ${url.username ? `${decodeURIComponent(url.username)} ` : ''}${decodeURIComponent(url.password)}\r\n`
+        : '';
       socket.write(`${auth}PING\r\nINFO\r\n`);
     });
     socket.on('data', (chunk) => {

@@ -27,7 +27,12 @@ export function createStoreActivities({ store, config }: Deps) {
       followUpAfterMs: number;
     }): Promise<void> {
       await store.recordPostIncident(input.workflowId, input.runId, input.report);
-      await store.addFollowUps(input.workflowId, input.runbook, input.report.followUps, new Date(Date.now() + input.followUpAfterMs));
+      await store.addFollowUps(
+        input.workflowId,
+        input.runbook,
+        input.report.followUps,
+        new Date(Date.now() + input.followUpAfterMs),
+      );
     },
 
     /** Deployments, config, secret, migration and flag changes in the window before the incident. */
@@ -44,8 +49,13 @@ export function createStoreActivities({ store, config }: Deps) {
         const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
         const [sh, sm] = w.start.split(':').map(Number);
         const [eh, em] = w.end.split(':').map(Number);
-        const inside = w.days.includes(day as (typeof w.days)[number]) && minutes >= sh * 60 + sm && minutes < eh * 60 + em;
-        if (inside) return { inside, window: `${w.days.join(',')} ${w.start}-${w.end} (UTC${w.utcOffsetMinutes >= 0 ? '+' : ''}${w.utcOffsetMinutes / 60})` };
+        const inside =
+          w.days.includes(day as (typeof w.days)[number]) && minutes >= sh * 60 + sm && minutes < eh * 60 + em;
+        if (inside)
+          return {
+            inside,
+            window: `${w.days.join(',')} ${w.start}-${w.end} (UTC${w.utcOffsetMinutes >= 0 ? '+' : ''}${w.utcOffsetMinutes / 60})`,
+          };
       }
       return { inside: false };
     },
@@ -55,7 +65,12 @@ export function createStoreActivities({ store, config }: Deps) {
 export function createFollowUpActivities(deps: Deps) {
   const notify = deps.config.notifications.oncall ? 'oncall' : undefined;
   return {
-    async remindFollowUp(input: { incidentWorkflowId: string; runbook: string; service: string; tasks: string[] }): Promise<string> {
+    async remindFollowUp(input: {
+      incidentWorkflowId: string;
+      runbook: string;
+      service: string;
+      tasks: string[];
+    }): Promise<string> {
       await deps.store.markFollowUpsReminded(input.incidentWorkflowId);
       const text = `Follow-up due for ${input.runbook} on ${input.service} (${input.incidentWorkflowId}):\n${input.tasks.map((t) => `• ${t}`).join('\n')}`;
       if (!notify || !deps.slack) return `recorded; no Slack target to remind: ${text}`;

@@ -35,8 +35,11 @@ const tag = (tags: JaegerTag[] | undefined, key: string) => {
 export function createTraceActivities({ config }: Deps) {
   const url = config.dataSources.traces.url;
   return {
-    async errorTraces(input: Scope & { routes: string[]; startMs: number; endMs: number }): Promise<Observed<TraceException[]>> {
-      if (!url) return { available: false, reason: 'traces backend not configured (TRACES_URL): trace inspection skipped' };
+    async errorTraces(
+      input: Scope & { routes: string[]; startMs: number; endMs: number },
+    ): Promise<Observed<TraceException[]>> {
+      if (!url)
+        return { available: false, reason: 'traces backend not configured (TRACES_URL): trace inspection skipped' };
       return observe(async () => {
         const found = new Map<string, TraceException>();
         for (const route of input.routes.length ? input.routes : ['']) {
@@ -67,7 +70,8 @@ export function createTraceActivities({ config }: Deps) {
                 traceIds: [],
               };
               entry.count += 1;
-              if (entry.traceIds.length < 5 && !entry.traceIds.includes(trace.traceID)) entry.traceIds.push(trace.traceID);
+              if (entry.traceIds.length < 5 && !entry.traceIds.includes(trace.traceID))
+                entry.traceIds.push(trace.traceID);
               found.set(key, entry);
             }
           }

@@ -56,7 +56,10 @@ export type DecisionError =
   | { code: 503; reason: string };
 
 export class DecisionRefused extends Error {
-  constructor(readonly code: DecisionError['code'], reason: string) {
+  constructor(
+    readonly code: DecisionError['code'],
+    reason: string,
+  ) {
     super(reason);
   }
 }
@@ -120,31 +123,34 @@ export class Incidents {
 
   /** Starts the runbook, or joins the open incident with the same id by signalling the alert to it. */
   async start(req: StartRequest, routeParams: Record<string, unknown> = {}): Promise<StartResult> {
-    if (!RUNNABLE_RUNBOOKS.includes(req.runbook)) throw new Error(`runbook "${req.runbook}" is known but not built yet`);
+    if (!RUNNABLE_RUNBOOKS.includes(req.runbook))
+      throw new Error(`runbook "${req.runbook}" is known but not built yet`);
     const key = req.key ?? randomUUID();
     const workflowId = incidentWorkflowId(req.runbook, key);
     const input = this.buildInput(req, key, routeParams);
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
-          const handle = await this.rpc(() => this.client.workflow.start(WORKFLOW_TYPES[req.runbook]!, {
-            taskQueue: this.taskQueue,
-            workflowId,
-            args: [input],
-            workflowIdConflictPolicy: 'FAIL',
-            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-            staticSummary: `${req.runbook} · ${req.service}/${req.environment} · ${req.alert?.alertname ?? `started by ${req.startedBy}`}`,
-            staticDetails: `Runbook ${req.runbook} for ${req.service} in ${req.environment}, severity ${input.severity}.`,
-            typedSearchAttributes: new TypedSearchAttributes([
-              { key: SA.runbookId, value: req.runbook },
-              { key: SA.severity, value: input.severity },
-              { key: SA.status, value: 'triage' },
-              { key: SA.alertName, value: req.alert?.alertname ?? 'manual' },
-              { key: SA.service, value: req.service },
-              { key: SA.environment, value: req.environment },
-              { key: SA.awaitingApproval, value: false },
-            ]),
-          }));
+          const handle = await this.rpc(() =>
+            this.client.workflow.start(WORKFLOW_TYPES[req.runbook]!, {
+              taskQueue: this.taskQueue,
+              workflowId,
+              args: [input],
+              workflowIdConflictPolicy: 'FAIL',
+              workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+              staticSummary: `${req.runbook} · ${req.service}/${req.environment} · ${req.alert?.alertname ?? `started by ${req.startedBy}`}`,
+              staticDetails: `Runbook ${req.runbook} for ${req.service} in ${req.environment}, severity ${input.severity}.`,
+              typedSearchAttributes: new TypedSearchAttributes([
+                { key: SA.runbookId, value: req.runbook },
+                { key: SA.severity, value: input.severity },
+                { key: SA.status, value: 'triage' },
+                { key: SA.alertName, value: req.alert?.alertname ?? 'manual' },
+                { key: SA.service, value: req.service },
+                { key: SA.environment, value: req.environment },
+                { key: SA.awaitingApproval, value: false },
+              ]),
+            }),
+          );
           return { workflowId, runId: handle.firstExecutionRunId, runbook: req.runbook, outcome: 'started' };
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -181,7 +187,9 @@ export class Incidents {
   async decide(workflowId: string, decision: DecisionInput, timeoutMs = 10_000): Promise<DecisionResult> {
     const handle = this.client.workflow.getHandle(workflowId);
     try {
-      return await this.client.withDeadline(Date.now() + timeoutMs, () => handle.executeUpdate(decideUpdate, { args: [decision] }));
+      return await this.client.withDeadline(Date.now() + timeoutMs, () =>
+        handle.executeUpdate(decideUpdate, { args: [decision] }),
+      );
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
@@ -191,7 +199,8 @@ export class Incidents {
       }
       if (err instanceof WorkflowNotFoundError || /not found|already completed/i.test((err as Error).message)) {
         const closed = await this.closedStatus(workflowId);
-        if (closed) throw new DecisionRefused(409, `incident ${workflowId} is finished (${closed}): nothing is pending`);
+        if (closed)
+          throw new DecisionRefused(409, `incident ${workflowId} is finished (${closed}): nothing is pending`);
         throw new DecisionRefused(404, `no incident ${workflowId}`);
       }
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || /deadline/i.test((err as Error).message)) {

@@ -46,7 +46,12 @@ function withEnvironment(config: Config, env: NodeJS.ProcessEnv): Config {
   if (env.ANTHROPIC_STATUS_URL && !ds.statusPages.some((p) => p.url === env.ANTHROPIC_STATUS_URL)) {
     ds.statusPages.push({ name: 'anthropic', url: env.ANTHROPIC_STATUS_URL });
   }
-  for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT']) {
+  for (const name of [
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+  ]) {
     const url = env[name];
     if (url && !ds.otelEndpoints.includes(url)) ds.otelEndpoints.push(url);
   }

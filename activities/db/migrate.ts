@@ -10,7 +10,9 @@ const LOCK_ID = 724_311_002;
 
 export async function migrate(pool: Pool, set: MigrationSet): Promise<string[]> {
   const dir = path.join(__dirname, 'migrations', set);
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   const client = await pool.connect();
   const applied: string[] = [];
   try {
@@ -19,7 +21,9 @@ export async function migrate(pool: Pool, set: MigrationSet): Promise<string[]> 
       'CREATE TABLE IF NOT EXISTS schema_migrations (set_name text NOT NULL, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (set_name, name))',
     );
     const done = new Set(
-      (await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE set_name = $1', [set])).rows.map((r) => r.name),
+      (await client.query<{ name: string }>('SELECT name FROM schema_migrations WHERE set_name = $1', [set])).rows.map(
+        (r) => r.name,
+      ),
     );
     for (const file of files) {
       if (done.has(file)) continue;

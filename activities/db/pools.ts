@@ -10,11 +10,16 @@ export interface Pools {
 /** The incident store at DATABASE_URL; telemetry at TELEMETRY_DATABASE_URL, else the same database. */
 export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
   const url = env.DATABASE_URL;
-  if (!url) throw new Error('DATABASE_URL is not set: it names the incident store (npm start sets it for the embedded Postgres)');
+  if (!url)
+    throw new Error(
+      'DATABASE_URL is not set: it names the incident store (npm start sets it for the embedded Postgres)',
+    );
   const store = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
   const telemetryUrl = env.TELEMETRY_DATABASE_URL;
   const telemetryIsStore = !telemetryUrl || telemetryUrl === url;
-  const telemetry = telemetryIsStore ? store : new Pool({ connectionString: telemetryUrl, max: 5, connectionTimeoutMillis: 5_000 });
+  const telemetry = telemetryIsStore
+    ? store
+    : new Pool({ connectionString: telemetryUrl, max: 5, connectionTimeoutMillis: 5_000 });
   // An idle client's error (a restarted server) must not crash the process; the next query reconnects.
   store.on('error', () => undefined);
   if (!telemetryIsStore) telemetry.on('error', () => undefined);

@@ -18,7 +18,8 @@ interface DocSource {
 
 const SOURCES: Partial<Record<RunbookId, DocSource>> = {
   'api-error-budget': {
-    overview: 'API Error Budget Runbook. Related alert: API Error Rate (5xx > 1%). Diagnoses the cause, mitigates with approval, validates for 15 minutes.',
+    overview:
+      'API Error Budget Runbook. Related alert: API Error Rate (5xx > 1%). Diagnoses the cause, mitigates with approval, validates for 15 minutes.',
     symptoms: ['5xx error ratio above 1% on one or more routes (alerts routed by `alertname=~".*(ErrorRate|5xx).*"`)'],
     steps: API_ERROR_BUDGET_STEPS,
     sections: {
@@ -51,7 +52,15 @@ export function renderDoc(id: RunbookId): string {
       out.push(`${n++}. **${step.title}** (\`${step.id}\`, ${KIND[step.kind]})`);
     }
   }
-  out.push('', '## Escalation', ...src.escalation.map((e) => `- ${e}`), '', '## Parameters', '| name | default |', '| --- | --- |');
+  out.push(
+    '',
+    '## Escalation',
+    ...src.escalation.map((e) => `- ${e}`),
+    '',
+    '## Parameters',
+    '| name | default |',
+    '| --- | --- |',
+  );
   for (const [k, v] of Object.entries(src.params)) out.push(`| \`${k}\` | \`${String(v)}\` |`);
   return `${out.join('\n')}\n`;
 }

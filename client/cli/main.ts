@@ -4,7 +4,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load';
 import { parseParamArgs } from '../../config/params';
-import { DECISIONS, RUNBOOK_IDS, type DecisionKind, type IncidentState, type RunbookId } from '../../workflows/definitions';
+import {
+  DECISIONS,
+  RUNBOOK_IDS,
+  type DecisionKind,
+  type IncidentState,
+  type RunbookId,
+} from '../../workflows/definitions';
 import { DecisionRefused, Incidents } from '../incidents';
 import { connectClient } from '../temporal';
 import { renderAllDocs } from './docs';
@@ -46,7 +52,9 @@ function renderState(s: IncidentState): string {
     `  diagnosis: ${s.diagnosis ? s.diagnosis.causes.map((c) => `${c.cause} (${c.score})`).join(', ') || 'unknown' : 'pending'}`,
   ];
   for (const p of s.pendingApprovals) {
-    lines.push(`  WAITING: ${p.step} — ${p.title} [${p.decisions.join('/')}] by ${p.roles.join(' or ')}, deadline ${p.deadline}`);
+    lines.push(
+      `  WAITING: ${p.step} — ${p.title} [${p.decisions.join('/')}] by ${p.roles.join(' or ')}, deadline ${p.deadline}`,
+    );
   }
   for (const step of s.steps) lines.push(`  ${step.status.padEnd(8)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
   for (const m of s.mitigations) lines.push(`  mitigation ${m.step}: ${m.status}${m.detail ? ` (${m.detail})` : ''}`);
@@ -68,12 +76,13 @@ async function run(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   const client = await connectClient();
-  const incidents = Incidents.create(client, config);
+  const incidents = Incidents.create(client, config, process.env.RUNBOOKS_TASK_QUEUE || undefined);
   try {
     switch (command) {
       case 'start': {
         const runbook = rest[0] as RunbookId;
-        if (!RUNBOOK_IDS.includes(runbook)) throw new UsageError(`unknown runbook "${rest[0] ?? ''}"; known: ${RUNBOOK_IDS.join(', ')}`);
+        if (!RUNBOOK_IDS.includes(runbook))
+          throw new UsageError(`unknown runbook "${rest[0] ?? ''}"; known: ${RUNBOOK_IDS.join(', ')}`);
         const started = await incidents.start({
           runbook,
           key: o.key,
@@ -90,7 +99,11 @@ async function run(argv: string[]): Promise<void> {
       case 'list': {
         const list = await incidents.list({ open: o.open });
         if (o.json) console.log(JSON.stringify(list));
-        else for (const i of list) console.log(`${i.status.padEnd(18)} ${i.severity.padEnd(3)} ${i.runbook.padEnd(18)} ${i.workflowId}${i.awaitingApproval ? '  (awaiting approval)' : ''}`);
+        else
+          for (const i of list)
+            console.log(
+              `${i.status.padEnd(18)} ${i.severity.padEnd(3)} ${i.runbook.padEnd(18)} ${i.workflowId}${i.awaitingApproval ? '  (awaiting approval)' : ''}`,
+            );
         return;
       }
       case 'status': {
@@ -106,7 +119,8 @@ async function run(argv: string[]): Promise<void> {
         const shorthand: Record<string, DecisionKind> = { approve: 'approve', reject: 'reject', ack: 'acknowledge' };
         const [workflowId, step, explicit] = rest;
         const decision = (shorthand[command] ?? explicit) as DecisionKind;
-        if (!workflowId || !step || !DECISIONS.includes(decision)) throw new UsageError(`${command}: need <workflow-id> <step>${command === 'decide' ? ' <decision>' : ''}`);
+        if (!workflowId || !step || !DECISIONS.includes(decision))
+          throw new UsageError(`${command}: need <workflow-id> <step>${command === 'decide' ? ' <decision>' : ''}`);
         if (!o.by) throw new UsageError(`${command}: --by <name> is required`);
         const result = await incidents.decide(workflowId, { step, decision, by: o.by, comment: o.comment });
         console.log(o.json ? JSON.stringify(result) : `${result.decision} accepted for ${result.step} by ${result.by}`);

@@ -10,11 +10,22 @@ async function main(): Promise<void> {
   const pools = createPools();
   const client = await connectClient();
   const port = Number(process.env.GATEWAY_PORT ?? 8088);
-  const server = createGateway({ client, config, store: IncidentStore.create(pools.store), webhookToken: process.env.WEBHOOK_TOKEN || undefined });
-  server.listen(port, process.env.GATEWAY_HOST ?? '127.0.0.1', () => console.log(`gateway listening on http://127.0.0.1:${port}`));
+  const server = createGateway({
+    client,
+    config,
+    store: IncidentStore.create(pools.store),
+    webhookToken: process.env.WEBHOOK_TOKEN || undefined,
+    taskQueue: process.env.RUNBOOKS_TASK_QUEUE || undefined,
+  });
+  server.listen(port, process.env.GATEWAY_HOST ?? '127.0.0.1', () =>
+    console.log(`gateway listening on http://127.0.0.1:${port}`),
+  );
   const stop = () => {
     server.close(() => {
-      void client.connection.close().then(() => pools.end()).then(() => process.exit(0));
+      void client.connection
+        .close()
+        .then(() => pools.end())
+        .then(() => process.exit(0));
     });
     server.closeAllConnections();
   };

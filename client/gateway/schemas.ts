@@ -9,7 +9,10 @@ const labels = z.record(z.string(), z.string());
 
 export const alertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
-  labels: labels.refine((l) => typeof l.alertname === 'string' && l.alertname.length > 0, 'labels.alertname is required'),
+  labels: labels.refine(
+    (l) => typeof l.alertname === 'string' && l.alertname.length > 0,
+    'labels.alertname is required',
+  ),
   annotations: labels.default({}),
   startsAt: z.string().datetime({ offset: true }),
   endsAt: z.string().datetime({ offset: true }).optional(),

@@ -9,7 +9,13 @@ import type { Config } from '../../config/schema';
 import type { IncidentStore } from '../../activities/db/incident-store';
 import type { AlertEvent, RunbookId } from '../../workflows/definitions';
 import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable } from '../incidents';
-import { alertmanagerSchema, changeEventSchema, decisionSchema, type AlertmanagerPayload, type WebhookAlert } from './schemas';
+import {
+  alertmanagerSchema,
+  changeEventSchema,
+  decisionSchema,
+  type AlertmanagerPayload,
+  type WebhookAlert,
+} from './schemas';
 
 export interface GatewayDeps {
   client: Client;
@@ -89,7 +95,10 @@ function parseJson<T>(raw: Buffer, schema: z.ZodType<T>): T {
 
 function alertKey(alert: WebhookAlert): string {
   if (alert.fingerprint) return alert.fingerprint;
-  const sorted = Object.keys(alert.labels).sort().map((k) => `${k}=${alert.labels[k]}`).join(',');
+  const sorted = Object.keys(alert.labels)
+    .sort()
+    .map((k) => `${k}=${alert.labels[k]}`)
+    .join(',');
   return sha256(sorted).toString('hex').slice(0, 16);
 }
 
@@ -109,7 +118,8 @@ export function createGateway(deps: GatewayDeps): http.Server {
       const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
       presented = decoded.slice(decoded.indexOf(':') + 1);
     }
-    if (!presented || !safeEqual(presented, deps.webhookToken)) throw new HttpError(401, 'missing or wrong webhook token');
+    if (!presented || !safeEqual(presented, deps.webhookToken))
+      throw new HttpError(401, 'missing or wrong webhook token');
   }
 
   /** The responder behind a bearer token; undefined when no responders are configured (open access). */
@@ -195,11 +205,15 @@ export function createGateway(deps: GatewayDeps): http.Server {
         });
       } catch (err) {
         // An ignored alert lives only in this record, so without the store Alertmanager must retry.
-        if (r.outcome === 'ignored') throw new HttpError(503, `incident store unavailable, alert not recorded: ${(err as Error).message}`);
-        log(`gateway: alert ${r.key} is in Temporal (${r.workflowId}) but its receipt was not stored: ${(err as Error).message}`);
+        if (r.outcome === 'ignored')
+          throw new HttpError(503, `incident store unavailable, alert not recorded: ${(err as Error).message}`);
+        log(
+          `gateway: alert ${r.key} is in Temporal (${r.workflowId}) but its receipt was not stored: ${(err as Error).message}`,
+        );
       }
     }
-    if (payload.truncatedAlerts) log(`gateway: Alertmanager truncated ${payload.truncatedAlerts} alerts of group ${payload.groupKey}`);
+    if (payload.truncatedAlerts)
+      log(`gateway: Alertmanager truncated ${payload.truncatedAlerts} alerts of group ${payload.groupKey}`);
     return [200, { alerts: results, truncatedAlerts: payload.truncatedAlerts ?? 0 }];
   }
 
@@ -235,9 +249,23 @@ export function createGateway(deps: GatewayDeps): http.Server {
     }
   }
 
-  async function recordRefusal(workflowId: string, d: z.infer<typeof decisionSchema>, authenticated: boolean, reason: string) {
+  async function recordRefusal(
+    workflowId: string,
+    d: z.infer<typeof decisionSchema>,
+    authenticated: boolean,
+    reason: string,
+  ) {
     await store
-      .recordDecision({ workflowId, step: d.step, decision: d.decision, by: d.by, authenticated, comment: d.comment, outcome: 'refused', reason })
+      .recordDecision({
+        workflowId,
+        step: d.step,
+        decision: d.decision,
+        by: d.by,
+        authenticated,
+        comment: d.comment,
+        outcome: 'refused',
+        reason,
+      })
       .catch((err: Error) => log(`gateway: refused decision not recorded: ${err.message}`));
   }
 

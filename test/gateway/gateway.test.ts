@@ -52,7 +52,10 @@ describe('gateway', () => {
 
   before(async () => {
     h = await createHarness('gateway', {
-      routes: [{ match: ['alertname=~"(?i).*(ErrorRate|5xx).*"'], runbook: 'api-error-budget' }, { match: ['alertname="Spend"'], runbook: 'cost-spike' }],
+      routes: [
+        { match: ['alertname=~"(?i).*(ErrorRate|5xx).*"'], runbook: 'api-error-budget' },
+        { match: ['alertname="Spend"'], runbook: 'cost-spike' },
+      ],
       responders: [
         { name: 'alice', tokenSha256: sha(ALICE), roles: ['oncall'] },
         { name: 'bob', tokenSha256: sha(BOB), roles: ['viewer'] },
@@ -61,7 +64,14 @@ describe('gateway', () => {
       runbooks: { 'api-error-budget': { params: { approvalDeadline: '1h' } } },
     });
     await h.startWorker();
-    server = createGateway({ client: h.client, config: h.config, store: h.store, webhookToken: TOKEN, taskQueue: h.taskQueue, log: () => undefined });
+    server = createGateway({
+      client: h.client,
+      config: h.config,
+      store: h.store,
+      webhookToken: TOKEN,
+      taskQueue: h.taskQueue,
+      log: () => undefined,
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -73,12 +83,19 @@ describe('gateway', () => {
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
-    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   test('a firing alert starts the runbook; the same notification again joins it; resolved is signalled to it', async () => {
     const env = `gw-${randomUUID().slice(0, 6)}`;
     const groupKey = `{}:{alertname="ApiErrorRate",environment="${env}"}`;
-    const first = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'firing', 'aaaabbbbccccdddd')]));
+    const first = await post(
+      '/alertmanager',
+      payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'firing', 'aaaabbbbccccdddd')]),
+    );
     assert.equal(first.status, 200);
     const body = (await first.json()) as { alerts: { workflowId: string; outcome: string; runbook: string }[] };
     assert.equal(body.alerts[0].outcome, 'started');
@@ -86,12 +103,20 @@ describe('gateway', () => {
     assert.match(body.alerts[0].workflowId, /^incident\/api-error-budget\/[0-9a-f]{16}$/);
 
     // Alertmanager re-sends the group every group_interval; old ones send no fingerprint.
-    const again = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env })]));
+    const again = await post(
+      '/alertmanager',
+      payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env })]),
+    );
     const againBody = (await again.json()) as { alerts: { workflowId: string; outcome: string }[] };
     assert.equal(againBody.alerts[0].outcome, 'joined');
     assert.equal(againBody.alerts[0].workflowId, body.alerts[0].workflowId);
 
-    const resolved = await post('/alertmanager', payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'resolved', 'aaaabbbbccccdddd')], { status: 'resolved' }));
+    const resolved = await post(
+      '/alertmanager',
+      payload(groupKey, [alert({ alertname: 'ApiErrorRate', environment: env }, 'resolved', 'aaaabbbbccccdddd')], {
+        status: 'resolved',
+      }),
+    );
     assert.equal(((await resolved.json()) as { alerts: { outcome: string }[] }).alerts[0].outcome, 'joined');
 
     const handle = h.client.workflow.getHandle(body.alerts[0].workflowId);
@@ -101,8 +126,13 @@ describe('gateway', () => {
     });
     assert.equal(s.service, 'api');
     assert.equal(s.environment, env);
-    const receipts = await h.pool.query('SELECT outcome FROM alert_receipts WHERE workflow_id = $1 ORDER BY id', [handle.workflowId]);
-    assert.deepEqual(receipts.rows.map((r) => r.outcome), ['started', 'joined', 'joined']);
+    const receipts = await h.pool.query('SELECT outcome FROM alert_receipts WHERE workflow_id = $1 ORDER BY id', [
+      handle.workflowId,
+    ]);
+    assert.deepEqual(
+      receipts.rows.map((r) => r.outcome),
+      ['started', 'joined', 'joined'],
+    );
     await handle.cancel();
   });
 
@@ -119,12 +149,18 @@ describe('gateway', () => {
     );
     assert.equal(res.status, 200);
     const { alerts } = (await res.json()) as { alerts: { outcome: string; reason: string }[] };
-    assert.deepEqual(alerts.map((a) => a.outcome), ['ignored', 'ignored', 'ignored', 'ignored']);
+    assert.deepEqual(
+      alerts.map((a) => a.outcome),
+      ['ignored', 'ignored', 'ignored', 'ignored'],
+    );
     assert.match(alerts[0].reason, /no route matches/);
     assert.match(alerts[1].reason, /unknown runbook "no-such-runbook"/);
     assert.match(alerts[2].reason, /not built yet/);
     assert.match(alerts[3].reason, /no open incident/);
-    const { rows } = await h.pool.query(`SELECT alertname, reason FROM alert_receipts WHERE labels->>'k' = $1 ORDER BY id`, [key]);
+    const { rows } = await h.pool.query(
+      `SELECT alertname, reason FROM alert_receipts WHERE labels->>'k' = $1 ORDER BY id`,
+      [key],
+    );
     assert.equal(rows.length, 4, 'every ignored alert is still recorded');
   });
 
@@ -133,20 +169,31 @@ describe('gateway', () => {
     assert.equal((await post('/alertmanager', ok, {})).status, 401);
     assert.equal((await post('/alertmanager', ok, { authorization: 'Bearer nope' })).status, 401);
     const basic = `Basic ${Buffer.from(`alertmanager:${TOKEN}`).toString('base64')}`;
-    assert.equal((await post('/alertmanager', ok, { authorization: basic })).status, 200, 'basic auth with the token as password');
+    assert.equal(
+      (await post('/alertmanager', ok, { authorization: basic })).status,
+      200,
+      'basic auth with the token as password',
+    );
 
     const notJson = await post('/alertmanager', '{"version": "4", ');
     assert.equal(notJson.status, 400);
     assert.match(((await notJson.json()) as { error: string }).error, /not JSON/);
 
-    const broken = await post('/alertmanager', { ...ok, version: '3', alerts: [{ status: 'firing', labels: {}, startsAt: 'yesterday' }] });
+    const broken = await post('/alertmanager', {
+      ...ok,
+      version: '3',
+      alerts: [{ status: 'firing', labels: {}, startsAt: 'yesterday' }],
+    });
     assert.equal(broken.status, 400);
     const fields = ((await broken.json()) as { fields: { path: string }[] }).fields.map((f) => f.path);
     assert.ok(fields.includes('version'));
     assert.ok(fields.includes('alerts.0.labels'));
     assert.ok(fields.includes('alerts.0.startsAt'));
 
-    const big = await post('/alertmanager', payload('{}:{}', [alert({ alertname: 'DiskFull', pad: 'x'.repeat(70 * 1024) })]));
+    const big = await post(
+      '/alertmanager',
+      payload('{}:{}', [alert({ alertname: 'DiskFull', pad: 'x'.repeat(70 * 1024) })]),
+    );
     assert.equal(big.status, 413);
   });
 
@@ -154,16 +201,36 @@ describe('gateway', () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 });
     const deadClient = new Client({ connection });
     const deadPool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
-    const gw = createGateway({ client: deadClient, config: h.config, store: h.store, taskQueue: h.taskQueue, log: () => undefined });
-    const gwDeadStore = createGateway({ client: h.client, config: h.config, store: IncidentStore.create(deadPool), taskQueue: h.taskQueue, log: () => undefined });
+    const gw = createGateway({
+      client: deadClient,
+      config: h.config,
+      store: h.store,
+      taskQueue: h.taskQueue,
+      log: () => undefined,
+    });
+    const gwDeadStore = createGateway({
+      client: h.client,
+      config: h.config,
+      store: IncidentStore.create(deadPool),
+      taskQueue: h.taskQueue,
+      log: () => undefined,
+    });
     try {
       for (const [server, body, expected] of [
-        [gw, payload('{}:{x="1"}', [alert({ alertname: 'ApiErrorRate', environment: 'dead' })]), /Temporal unreachable/],
+        [
+          gw,
+          payload('{}:{x="1"}', [alert({ alertname: 'ApiErrorRate', environment: 'dead' })]),
+          /Temporal unreachable/,
+        ],
         [gwDeadStore, payload('{}:{x="2"}', [alert({ alertname: 'DiskFull' })]), /incident store unavailable/],
       ] as const) {
         await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alertmanager`;
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         assert.equal(res.status, 503);
         assert.match(((await res.json()) as { error: string }).error, expected);
         server.closeAllConnections();
@@ -175,7 +242,13 @@ describe('gateway', () => {
   });
 
   test('change events are stored and validated', async () => {
-    const res = await post('/events/changes', { service: 'api', environment: 'prod', kind: 'deploy', version: 'v9', actor: 'ci' });
+    const res = await post('/events/changes', {
+      service: 'api',
+      environment: 'prod',
+      kind: 'deploy',
+      version: 'v9',
+      actor: 'ci',
+    });
     assert.equal(res.status, 201);
     const { id } = (await res.json()) as { id: number };
     const { rows } = await h.pool.query('SELECT kind, version FROM change_events WHERE id = $1', [id]);
@@ -188,19 +261,37 @@ describe('gateway', () => {
   test('decisions over HTTP: 401 without a token, 403 without the role, 409 not pending, 404 unknown, 200 approved', async () => {
     const env = `gwd-${randomUUID().slice(0, 6)}`;
     await h.store.addChange({ service: 'api', environment: env, kind: 'deploy', at: new Date().toISOString() });
-    const res = await post('/alertmanager', payload(`{}:{e="${env}"}`, [alert({ alertname: 'ApiErrorRate', environment: env })]));
+    const res = await post(
+      '/alertmanager',
+      payload(`{}:{e="${env}"}`, [alert({ alertname: 'ApiErrorRate', environment: env })]),
+    );
     const workflowId = ((await res.json()) as { alerts: { workflowId: string }[] }).alerts[0].workflowId;
     const handle = h.client.workflow.getHandle(workflowId);
-    await eventually('the approval', async () => ((await handle.query(stateQuery)).pendingApprovals.length ? true : undefined));
+    await eventually('the approval', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.length ? true : undefined,
+    );
 
     const url = `/incidents/${encodeURIComponent(workflowId)}/decisions`;
     const approve = { step: 'rollback-deploy', decision: 'approve', by: 'someone' };
     assert.equal((await post(url, approve, {})).status, 401);
     assert.equal((await post(url, approve, { authorization: 'Bearer wrong' })).status, 401);
     assert.equal((await post(url, approve, { authorization: `Bearer ${BOB}` })).status, 403);
-    assert.equal((await post(url, { ...approve, step: 'degraded-mode' }, { authorization: `Bearer ${ALICE}` })).status, 409);
-    assert.equal((await post(url, { ...approve, decision: 'maybe' }, { authorization: `Bearer ${ALICE}` })).status, 400);
-    assert.equal((await post(`/incidents/${encodeURIComponent('incident/api-error-budget/none')}/decisions`, approve, { authorization: `Bearer ${ALICE}` })).status, 404);
+    assert.equal(
+      (await post(url, { ...approve, step: 'degraded-mode' }, { authorization: `Bearer ${ALICE}` })).status,
+      409,
+    );
+    assert.equal(
+      (await post(url, { ...approve, decision: 'maybe' }, { authorization: `Bearer ${ALICE}` })).status,
+      400,
+    );
+    assert.equal(
+      (
+        await post(`/incidents/${encodeURIComponent('incident/api-error-budget/none')}/decisions`, approve, {
+          authorization: `Bearer ${ALICE}`,
+        })
+      ).status,
+      404,
+    );
 
     const ok = await post(url, { ...approve, comment: 'go' }, { authorization: `Bearer ${ALICE}` });
     assert.equal(ok.status, 200);
@@ -213,7 +304,10 @@ describe('gateway', () => {
     const list = (await (await fetch(`${base}/incidents?open=true`)).json()) as { workflowId: string }[];
     assert.ok(Array.isArray(list));
 
-    const refused = await h.pool.query(`SELECT decided_by, outcome, reason FROM decisions WHERE workflow_id = $1 AND outcome = 'refused'`, [workflowId]);
+    const refused = await h.pool.query(
+      `SELECT decided_by, outcome, reason FROM decisions WHERE workflow_id = $1 AND outcome = 'refused'`,
+      [workflowId],
+    );
     assert.ok(refused.rows.length >= 3, 'refused decisions are recorded');
     assert.ok(refused.rows.some((r) => r.decided_by === 'bob' && /lacks the role/.test(r.reason)));
     await handle.cancel();
@@ -223,6 +317,9 @@ describe('gateway', () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(((await ready.json()) as { checks: Record<string, string> }).checks, { temporal: 'ok', postgres: 'ok' });
+    assert.deepEqual(((await ready.json()) as { checks: Record<string, string> }).checks, {
+      temporal: 'ok',
+      postgres: 'ok',
+    });
   });
 });

@@ -35,7 +35,11 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function createHarness(name: string, configInput: ConfigInput, env: NodeJS.ProcessEnv = {}): Promise<Harness> {
+export async function createHarness(
+  name: string,
+  configInput: ConfigInput,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Harness> {
   const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
   const config = parseConfig(configInput, 'test config', env);
   const pool = new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 10 });
@@ -82,7 +86,12 @@ export async function createHarness(name: string, configInput: ConfigInput, env:
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 /** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -92,7 +101,10 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -22,7 +22,13 @@ export class World {
   redisUrl?: string;
 
   async start(): Promise<this> {
-    await Promise.all([this.slack.listen(), this.pagerduty.listen(), this.status.listen(), this.loki.listen(), this.jaeger.listen()]);
+    await Promise.all([
+      this.slack.listen(),
+      this.pagerduty.listen(),
+      this.status.listen(),
+      this.loki.listen(),
+      this.jaeger.listen(),
+    ]);
     await this.api.start();
     this.api.startTraffic(40);
     await this.prometheus.start({ target: this.api.url, labels: { service: SERVICE, environment: 'prod' } });
@@ -37,7 +43,13 @@ export class World {
   async stop(): Promise<void> {
     await this.api.stop();
     await this.prometheus.stop();
-    await Promise.all([this.slack.close(), this.pagerduty.close(), this.status.close(), this.loki.close(), this.jaeger.close()]);
+    await Promise.all([
+      this.slack.close(),
+      this.pagerduty.close(),
+      this.status.close(),
+      this.loki.close(),
+      this.jaeger.close(),
+    ]);
   }
 
   /** A command that appends a line to a file, so a test can count how often an action ran. */
@@ -104,7 +116,13 @@ export class World {
     for (let i = 0; i < n; i++) {
       this.loki.push(
         { service: SERVICE, environment },
-        JSON.stringify({ level: 'error', route: '/v1/chat', request_id: `req-${environment}-${i}`, msg: message, ...extra }),
+        JSON.stringify({
+          level: 'error',
+          route: '/v1/chat',
+          request_id: `req-${environment}-${i}`,
+          msg: message,
+          ...extra,
+        }),
         Date.now() - i * 1000,
       );
     }

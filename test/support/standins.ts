@@ -26,10 +26,17 @@ export class StandIn {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const url = new URL(req.url ?? '/', 'http://standin');
-        const rec: Recorded = { method: req.method ?? 'GET', path: url.pathname, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+        const rec: Recorded = {
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        };
         this.requests.push(rec);
         const handler = this.routes[`${rec.method} ${url.pathname}`];
-        const out = handler ? handler(rec, url) : { status: 404, body: { error: `no route ${rec.method} ${url.pathname}` } };
+        const out = handler
+          ? handler(rec, url)
+          : { status: 404, body: { error: `no route ${rec.method} ${url.pathname}` } };
         const text = JSON.stringify(out.body);
         res.writeHead(out.status, { 'content-type': 'application/json', ...out.headers });
         res.end(text);
@@ -53,13 +60,17 @@ export class SlackStandIn extends StandIn {
   constructor(readonly token = 'xoxb-test-token') {
     super({
       'POST /api/chat.postMessage': (req) => {
-        if (req.headers.authorization !== `Bearer ${this.token}`) return { status: 200, body: { ok: false, error: 'invalid_auth' } };
+        if (req.headers.authorization !== `Bearer ${this.token}`)
+          return { status: 200, body: { ok: false, error: 'invalid_auth' } };
         const args: Record<string, string> = (req.headers['content-type'] ?? '').includes('json')
           ? JSON.parse(req.body)
           : Object.fromEntries(new URLSearchParams(req.body));
         if (!args.channel) return { status: 200, body: { ok: false, error: 'channel_not_found' } };
         this.messages.push({ channel: args.channel, text: args.text ?? '' });
-        return { status: 200, body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}`, message: { text: args.text } } };
+        return {
+          status: 200,
+          body: { ok: true, channel: args.channel, ts: `${Date.now() / 1000}`, message: { text: args.text } },
+        };
       },
     });
   }
@@ -71,17 +82,35 @@ export class SlackStandIn extends StandIn {
 
 /** PagerDuty Events API v2: POST /v2/enqueue. */
 export class PagerDutyStandIn extends StandIn {
-  readonly events: { event_action: string; dedup_key: string; routing_key: string; payload?: { summary: string; severity: string } }[] = [];
+  readonly events: {
+    event_action: string;
+    dedup_key: string;
+    routing_key: string;
+    payload?: { summary: string; severity: string };
+  }[] = [];
 
   constructor() {
     super({
       'POST /v2/enqueue': (req) => {
         const event = JSON.parse(req.body);
         if (!event.routing_key || !['trigger', 'acknowledge', 'resolve'].includes(event.event_action)) {
-          return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['routing_key or event_action'] } };
+          return {
+            status: 400,
+            body: {
+              status: 'invalid event',
+              message: 'Event object is invalid',
+              errors: ['routing_key or event_action'],
+            },
+          };
         }
-        if (event.event_action === 'trigger' && (!event.payload?.summary || !event.payload?.severity || !event.payload?.source)) {
-          return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['payload'] } };
+        if (
+          event.event_action === 'trigger' &&
+          (!event.payload?.summary || !event.payload?.severity || !event.payload?.source)
+        ) {
+          return {
+            status: 400,
+            body: { status: 'invalid event', message: 'Event object is invalid', errors: ['payload'] },
+          };
         }
         this.events.push(event);
         return { status: 202, body: { status: 'success', message: 'Event processed', dedup_key: event.dedup_key } };
@@ -100,7 +129,13 @@ export class StatusPageStandIn extends StandIn {
       'GET /api/v2/status.json': () => ({
         status: 200,
         body: {
-          page: { id: 'standin', name: 'Provider', url: this.url, time_zone: 'Etc/UTC', updated_at: new Date().toISOString() },
+          page: {
+            id: 'standin',
+            name: 'Provider',
+            url: this.url,
+            time_zone: 'Etc/UTC',
+            updated_at: new Date().toISOString(),
+          },
           status: { indicator: this.indicator, description: this.description },
         },
       }),
@@ -121,8 +156,11 @@ export class LokiStandIn extends StandIn {
   constructor() {
     super({
       'POST /loki/api/v1/push': (req) => {
-        const body = JSON.parse(req.body) as { streams: { stream: Record<string, string>; values: [string, string][] }[] };
-        for (const s of body.streams) for (const [ts, line] of s.values) this.entries.push({ labels: s.stream, tsNs: BigInt(ts), line });
+        const body = JSON.parse(req.body) as {
+          streams: { stream: Record<string, string>; values: [string, string][] }[];
+        };
+        for (const s of body.streams)
+          for (const [ts, line] of s.values) this.entries.push({ labels: s.stream, tsNs: BigInt(ts), line });
         return { status: 204, body: null };
       },
       'GET /loki/api/v1/query_range': (_req, url) => {
@@ -145,7 +183,10 @@ export class LokiStandIn extends StandIn {
           if (!streams.has(key)) streams.set(key, { stream: e.labels, values: [] });
           streams.get(key)!.values.push([String(e.tsNs), e.line]);
         }
-        return { status: 200, body: { status: 'success', data: { resultType: 'streams', result: [...streams.values()], stats: {} } } };
+        return {
+          status: 200,
+          body: { status: 'success', data: { resultType: 'streams', result: [...streams.values()], stats: {} } },
+        };
       },
     });
   }
@@ -158,15 +199,19 @@ export class LokiStandIn extends StandIn {
 export function parseLogQL(query: string): { matches(e: LokiEntry): boolean } {
   const selector = /^\s*\{([^}]*)\}/.exec(query);
   if (!selector) throw new Error(`parse error: expected a stream selector in ${JSON.stringify(query)}`);
-  const labelMatchers = [...selector[1].matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(([, name, op, raw]) => ({
-    name,
-    op,
-    value: JSON.parse(`"${raw}"`) as string,
-  }));
-  const filters = [...query.slice(selector[0].length).matchAll(/(\|=|\|~|!=|!~)\s*"((?:[^"\\]|\\.)*)"/g)].map(([, op, raw]) => ({
-    op,
-    value: JSON.parse(`"${raw}"`) as string,
-  }));
+  const labelMatchers = [...selector[1].matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+    ([, name, op, raw]) => ({
+      name,
+      op,
+      value: JSON.parse(`"${raw}"`) as string,
+    }),
+  );
+  const filters = [...query.slice(selector[0].length).matchAll(/(\|=|\|~|!=|!~)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+    ([, op, raw]) => ({
+      op,
+      value: JSON.parse(`"${raw}"`) as string,
+    }),
+  );
   const regex = (v: string) => {
     const flags = v.startsWith('(?i)') ? 'i' : '';
     return new RegExp(v.replace(/^\(\?i\)/, ''), flags);
@@ -175,12 +220,21 @@ export function parseLogQL(query: string): { matches(e: LokiEntry): boolean } {
     matches(e) {
       for (const m of labelMatchers) {
         const actual = e.labels[m.name] ?? '';
-        const ok = m.op === '=' ? actual === m.value : m.op === '!=' ? actual !== m.value : regex(`^(?:${m.value})$`).test(actual) === (m.op === '=~');
+        const ok =
+          m.op === '='
+            ? actual === m.value
+            : m.op === '!='
+              ? actual !== m.value
+              : regex(`^(?:${m.value})$`).test(actual) === (m.op === '=~');
         if (!ok) return false;
       }
       for (const f of filters) {
         const ok =
-          f.op === '|=' ? e.line.includes(f.value) : f.op === '!=' ? !e.line.includes(f.value) : regex(f.value).test(e.line) === (f.op === '|~');
+          f.op === '|='
+            ? e.line.includes(f.value)
+            : f.op === '!='
+              ? !e.line.includes(f.value)
+              : regex(f.value).test(e.line) === (f.op === '|~');
         if (!ok) return false;
       }
       return true;
@@ -209,7 +263,8 @@ export class JaegerStandIn extends StandIn {
     super({
       'GET /api/traces': (_req, url) => {
         const service = url.searchParams.get('service');
-        if (!service) return { status: 400, body: { data: null, errors: [{ code: 400, msg: 'parameter \'service\' is required' }] } };
+        if (!service)
+          return { status: 400, body: { data: null, errors: [{ code: 400, msg: "parameter 'service' is required" }] } };
         const tags = JSON.parse(url.searchParams.get('tags') ?? '{}') as Record<string, string>;
         const start = Number(url.searchParams.get('start') ?? 0);
         const end = Number(url.searchParams.get('end') ?? Number.MAX_SAFE_INTEGER);
@@ -251,7 +306,12 @@ export class JaegerStandIn extends StandIn {
               processID: 'p1',
             },
           ],
-          processes: { p1: { serviceName: s.service, tags: [{ key: 'deployment.environment', type: 'string', value: s.environment }] } },
+          processes: {
+            p1: {
+              serviceName: s.service,
+              tags: [{ key: 'deployment.environment', type: 'string', value: s.environment }],
+            },
+          },
         }));
         return { status: 200, body: { data, total: data.length, limit: 0, offset: 0, errors: null } };
       },

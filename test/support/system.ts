@@ -142,11 +142,19 @@ class Daemon {
 }
 
 export class Prometheus extends Daemon {
-  async start(opts: { target: string; labels: Record<string, string>; rules?: string; alertmanagerUrl?: string; scrapeInterval?: string }): Promise<this> {
+  async start(opts: {
+    target: string;
+    labels: Record<string, string>;
+    rules?: string;
+    alertmanagerUrl?: string;
+    scrapeInterval?: string;
+  }): Promise<this> {
     const port = await freePort();
     const rulesFile = path.join(this.dir, 'rules.yml');
     if (opts.rules) writeFileSync(rulesFile, opts.rules);
-    const labels = Object.entries(opts.labels).map(([k, v]) => `          ${k}: ${JSON.stringify(v)}`).join('\n');
+    const labels = Object.entries(opts.labels)
+      .map(([k, v]) => `          ${k}: ${JSON.stringify(v)}`)
+      .join('\n');
     const config = [
       'global:',
       `  scrape_interval: ${opts.scrapeInterval ?? '1s'}`,
@@ -179,7 +187,9 @@ export class Prometheus extends Daemon {
 
   async query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
     const res = await fetch(`${this.url}/api/v1/query?${new URLSearchParams({ query: q })}`);
-    const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    const body = (await res.json()) as {
+      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    };
     return body.data.result;
   }
 }
@@ -187,7 +197,9 @@ export class Prometheus extends Daemon {
 export class Alertmanager extends Daemon {
   async start(opts: { webhookUrl: string; token?: string; groupWait?: string; groupInterval?: string }): Promise<this> {
     const port = await freePort();
-    const auth = opts.token ? `\n        http_config:\n          authorization:\n            credentials: ${JSON.stringify(opts.token)}` : '';
+    const auth = opts.token
+      ? `\n        http_config:\n          authorization:\n            credentials: ${JSON.stringify(opts.token)}`
+      : '';
     const config = [
       'route:',
       '  receiver: runbooks',

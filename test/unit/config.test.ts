@@ -14,8 +14,14 @@ test('config errors name the bad field', () => {
   );
   assert.throws(() => parseConfig({ routes: [{ match: [], runbook: 'api-error-budget' }] }), /routes\.0\.match/);
   assert.throws(() => parseConfig({ routes: [{ match: ['a="b"'], runbook: 'nope' }] }), /routes\.0\.runbook/);
-  assert.throws(() => parseConfig({ responders: [{ name: 'a', tokenSha256: 'short', roles: ['oncall'] }] }), /responders\.0\.tokenSha256/);
-  assert.throws(() => parseConfig({ actions: { x: { run: ['a'], flag: { feature: 'f', enabled: true } } } }), /exactly one of run/);
+  assert.throws(
+    () => parseConfig({ responders: [{ name: 'a', tokenSha256: 'short', roles: ['oncall'] }] }),
+    /responders\.0\.tokenSha256/,
+  );
+  assert.throws(
+    () => parseConfig({ actions: { x: { run: ['a'], flag: { feature: 'f', enabled: true } } } }),
+    /exactly one of run/,
+  );
 });
 
 test('a config file that is missing or not JSON says so', () => {
@@ -26,7 +32,11 @@ test('a config file that is missing or not JSON says so', () => {
 });
 
 test('the environment lays addresses over the file', () => {
-  const config = parseConfig({}, 'c', { PROMETHEUS_URL: 'http://p:9090', LOKI_URL: 'http://l:3100', ANTHROPIC_STATUS_URL: 'http://s/api/v2/status.json' });
+  const config = parseConfig({}, 'c', {
+    PROMETHEUS_URL: 'http://p:9090',
+    LOKI_URL: 'http://l:3100',
+    ANTHROPIC_STATUS_URL: 'http://s/api/v2/status.json',
+  });
   assert.equal(config.dataSources.prometheus.url, 'http://p:9090');
   assert.equal(config.dataSources.loki.url, 'http://l:3100');
   assert.deepEqual(config.dataSources.statusPages, [{ name: 'anthropic', url: 'http://s/api/v2/status.json' }]);
@@ -39,7 +49,10 @@ test('runbook parameters default to the document and validate overrides', () => 
   assert.equal(params.validationThreshold, 0.001);
   assert.equal(params.alertThreshold, 0.01);
   assert.equal(toMs(resolveParams('api-error-budget', parseConfig({})).validationWindow as string), 15 * 60_000);
-  assert.throws(() => resolveParams('api-error-budget', config, { validationWindow: '15 minutes' }), /validationWindow/);
+  assert.throws(
+    () => resolveParams('api-error-budget', config, { validationWindow: '15 minutes' }),
+    /validationWindow/,
+  );
   assert.throws(() => resolveParams('api-error-budget', config, { nosuch: 1 }), /nosuch|Unrecognized/);
   assert.throws(() => parseParamArgs(['novalue']), /k=v/);
 });

@@ -31,8 +31,14 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
         approvals: { defaultRoles: ['oncall'], stepRoles: {}, preApproved: [] },
         actions: {
           'rollback-deploy': { run: rollbackMarker.argv },
-          'degraded-mode': { flag: { feature: 'degraded_mode', enabled: true }, undoFlag: { feature: 'degraded_mode', enabled: false } },
-          'raise-concurrency': { run: [process.execPath, '-e', 'process.exit(0)'], undo: [process.execPath, '-e', 'process.exit(0)'] },
+          'degraded-mode': {
+            flag: { feature: 'degraded_mode', enabled: true },
+            undoFlag: { feature: 'degraded_mode', enabled: false },
+          },
+          'raise-concurrency': {
+            run: [process.execPath, '-e', 'process.exit(0)'],
+            undo: [process.execPath, '-e', 'process.exit(0)'],
+          },
           'circuit-breaker-queue': { run: [process.execPath, '-e', 'process.exit(0)'] },
         },
       }),
@@ -81,19 +87,32 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
         return last.pendingApprovals.some((p) => p.step === step) ? last : undefined;
       });
     } catch (err) {
-      const seen = last && `status ${last.status}, diagnosis ${last.diagnosis?.primary}, pending [${last.pendingApprovals.map((p) => p.step)}]`;
+      const seen =
+        last &&
+        `status ${last.status}, diagnosis ${last.diagnosis?.primary}, pending [${last.pendingApprovals.map((p) => p.step)}]`;
       throw new Error(`${(err as Error).message} (last seen: ${seen})`);
     }
   }
 
-  function decide(handle: WorkflowHandle, step: string, decision: 'approve' | 'reject' | 'done' | 'skip', by = 'alice') {
+  function decide(
+    handle: WorkflowHandle,
+    step: string,
+    decision: 'approve' | 'reject' | 'done' | 'skip',
+    by = 'alice',
+  ) {
     return h.incidents.decide(handle.workflowId, { step, decision, by, authenticated: true });
   }
 
   test('deployment regression: diagnose, approve the rollback, validate 15-minute-style window, clean up, close', async () => {
     const env = `deploy-${randomUUID().slice(0, 6)}`;
     world.api.errorRates = { '/v1/chat': 0.1 };
-    await h.store.addChange({ service: SERVICE, environment: env, kind: 'deploy', version: 'v2.4.1', at: new Date(Date.now() - 10 * 60_000).toISOString() });
+    await h.store.addChange({
+      service: SERVICE,
+      environment: env,
+      kind: 'deploy',
+      version: 'v2.4.1',
+      at: new Date(Date.now() - 10 * 60_000).toISOString(),
+    });
     world.errorLogs(env, "TypeError: Cannot read properties of undefined (reading 'tenant')");
     world.jaeger.spans.push({
       traceId: 'abcdef0123456789abcdef0123456789',
@@ -116,13 +135,19 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const s = await waitingOn(handle, 'rollback-deploy');
     assert.equal(s.status, 'awaiting_approval');
     assert.equal(s.diagnosis?.primary, 'deployment_regression');
-    assert.ok(s.diagnosis?.causes[0].evidence.some((e) => e.includes('v2.4.1')), 'the deploy is the evidence');
+    assert.ok(
+      s.diagnosis?.causes[0].evidence.some((e) => e.includes('v2.4.1')),
+      'the deploy is the evidence',
+    );
     const dashboard = s.findings.find((f) => f.step === 'dashboard-review');
     assert.match(dashboard!.summary, /\/v1\/chat/, 'the elevated route is named');
     assert.match(s.findings.find((f) => f.step === 'trace-inspection')!.summary, /TypeError/);
     assert.match(s.findings.find((f) => f.step === 'error-logs')!.summary, /10 error lines/);
     assert.deepEqual(s.pendingApprovals[0].roles, ['oncall']);
-    assert.ok(world.slack.in('#oncall').some((t) => t.includes('Acknowledged')), 'acknowledged in #oncall');
+    assert.ok(
+      world.slack.in('#oncall').some((t) => t.includes('Acknowledged')),
+      'acknowledged in #oncall',
+    );
 
     world.api.errorRates = {};
     const accepted = await decide(handle, 'rollback-deploy', 'approve');
@@ -135,15 +160,21 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     assert.equal(final.steps.find((x) => x.id === 'validate-error-ratio')?.status, 'done');
     assert.equal(final.steps.find((x) => x.id === 'validate-logs')?.status, 'done');
     assert.equal(final.mitigations.find((m) => m.step === 'rollback-deploy')?.status, 'applied');
-    const { rows } = await h.pool.query('SELECT status, post_incident FROM incidents WHERE workflow_id = $1', [handle.workflowId]);
+    const { rows } = await h.pool.query('SELECT status, post_incident FROM incidents WHERE workflow_id = $1', [
+      handle.workflowId,
+    ]);
     assert.equal(rows[0].status, 'resolved');
     assert.match(rows[0].post_incident.rootCause, /deployment_regression/);
     assert.match(rows[0].post_incident.resolution, /rollback-deploy/);
     const runs = await h.pool.query('SELECT outcome FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
     assert.deepEqual(runs.rows, [{ outcome: 'succeeded' }]);
-    const decisions = await h.pool.query(`SELECT decided_by, outcome FROM decisions WHERE workflow_id = $1`, [handle.workflowId]);
+    const decisions = await h.pool.query(`SELECT decided_by, outcome FROM decisions WHERE workflow_id = $1`, [
+      handle.workflowId,
+    ]);
     assert.deepEqual(decisions.rows, [{ decided_by: 'alice', outcome: 'accepted' }]);
-    const followUp = await h.client.workflow.getHandle(`followup/${handle.workflowId}/${(await handle.describe()).runId}`).describe();
+    const followUp = await h.client.workflow
+      .getHandle(`followup/${handle.workflowId}/${(await handle.describe()).runId}`)
+      .describe();
     assert.equal(followUp.status.name, 'RUNNING', 'the follow-up reminder outlives the incident');
     await h.client.workflow.getHandle(followUp.workflowId).terminate('test done');
   });
@@ -153,11 +184,26 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     await h.store.addChange({ service: SERVICE, environment: env, kind: 'deploy', at: new Date().toISOString() });
     const handle = await open(env);
     await waitingOn(handle, 'rollback-deploy');
-    await assert.rejects(decide(handle, 'rollback-deploy', 'approve', 'bob'), (e: DecisionRefused) => e.code === 403 && /lacks the role/.test(e.message));
-    await assert.rejects(decide(handle, 'rollback-deploy', 'approve', 'mallory'), (e: DecisionRefused) => e.code === 403 && /not a responder/.test(e.message));
-    await assert.rejects(decide(handle, 'degraded-mode', 'approve'), (e: DecisionRefused) => e.code === 409 && /not waiting/.test(e.message));
-    await assert.rejects(decide(handle, 'no-such-step', 'approve'), (e: DecisionRefused) => e.code === 409 && /unknown step/.test(e.message));
-    await assert.rejects(decide(handle, 'rollback-deploy', 'done'), (e: DecisionRefused) => e.code === 409 && /takes approve or reject/.test(e.message));
+    await assert.rejects(
+      decide(handle, 'rollback-deploy', 'approve', 'bob'),
+      (e: DecisionRefused) => e.code === 403 && /lacks the role/.test(e.message),
+    );
+    await assert.rejects(
+      decide(handle, 'rollback-deploy', 'approve', 'mallory'),
+      (e: DecisionRefused) => e.code === 403 && /not a responder/.test(e.message),
+    );
+    await assert.rejects(
+      decide(handle, 'degraded-mode', 'approve'),
+      (e: DecisionRefused) => e.code === 409 && /not waiting/.test(e.message),
+    );
+    await assert.rejects(
+      decide(handle, 'no-such-step', 'approve'),
+      (e: DecisionRefused) => e.code === 409 && /unknown step/.test(e.message),
+    );
+    await assert.rejects(
+      decide(handle, 'rollback-deploy', 'done'),
+      (e: DecisionRefused) => e.code === 409 && /takes approve or reject/.test(e.message),
+    );
     await assert.rejects(
       h.incidents.decide('incident/api-error-budget/nope', { step: 'x', decision: 'approve', by: 'alice' }),
       (e: DecisionRefused) => e.code === 404,
@@ -166,7 +212,10 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     assert.equal(s.pendingApprovals.length, 1, 'refused decisions change nothing');
     await handle.cancel();
     await assert.rejects(handle.result());
-    await assert.rejects(decide(handle, 'rollback-deploy', 'approve'), (e: DecisionRefused) => e.code === 409 && /finished/.test(e.message));
+    await assert.rejects(
+      decide(handle, 'rollback-deploy', 'approve'),
+      (e: DecisionRefused) => e.code === 409 && /finished/.test(e.message),
+    );
   });
 
   test('reject: no mitigation left, escalates, responders mitigate by hand, validation closes it', async () => {
@@ -180,7 +229,9 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const s = await waitingOn(handle, 'manual-mitigation');
     assert.equal(s.steps.find((x) => x.id === 'rollback-deploy')?.status, 'skipped');
     assert.equal(s.mitigations.find((m) => m.step === 'rollback-deploy')?.status, 'rejected');
-    await eventually('a page for the escalation', async () => (world.pagerduty.events.length > pagesBefore ? true : undefined));
+    await eventually('a page for the escalation', async () =>
+      world.pagerduty.events.length > pagesBefore ? true : undefined,
+    );
     assert.equal(world.pagerduty.events.at(-1)!.dedup_key, handle.workflowId);
     await decide(handle, 'manual-mitigation', 'done');
     const result = await handle.result();
@@ -201,7 +252,10 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const pages = world.pagerduty.events.slice(pagesBefore);
     assert.ok(pages.length >= 2);
     assert.ok(pages.every((p) => p.event_action === 'trigger' && p.dedup_key === handle.workflowId));
-    assert.ok(world.slack.in('#incident-secondary').some((t) => t.includes(handle.workflowId)), 'the second escalation went to the next tier');
+    assert.ok(
+      world.slack.in('#incident-secondary').some((t) => t.includes(handle.workflowId)),
+      'the second escalation went to the next tier',
+    );
     await handle.cancel();
   });
 
@@ -245,8 +299,12 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
         const { rows } = await h.pool.query("SELECT enabled FROM feature_flags WHERE feature = 'degraded_mode'");
         return rows[0]?.enabled === true ? true : undefined;
       });
-      await eventually('customer success told', async () => (world.slack.in('#customer-success').length ? true : undefined));
-      await eventually('the validation window', async () => ((await state(handle)).status === 'validating' ? true : undefined));
+      await eventually('customer success told', async () =>
+        world.slack.in('#customer-success').length ? true : undefined,
+      );
+      await eventually('the validation window', async () =>
+        (await state(handle)).status === 'validating' ? true : undefined,
+      );
       await handle.cancel();
       await assert.rejects(handle.result());
       const { rows } = await h.pool.query("SELECT enabled FROM feature_flags WHERE feature = 'degraded_mode'");
@@ -260,14 +318,20 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     }
   });
 
-  test('each diagnosis branch proposes the document\'s mitigation', async () => {
+  test("each diagnosis branch proposes the document's mitigation", async () => {
     const cases: { name: string; setup: (env: string) => Promise<void>; cause: string; step: string }[] = [
       {
         name: 'config drift',
         cause: 'config_drift',
         step: 'restore-secret',
         setup: async (env) => {
-          await h.store.addChange({ service: SERVICE, environment: env, kind: 'secret', description: 'rotated OTLP token', at: new Date().toISOString() });
+          await h.store.addChange({
+            service: SERVICE,
+            environment: env,
+            kind: 'secret',
+            description: 'rotated OTLP token',
+            at: new Date().toISOString(),
+          });
           world.errorLogs(env, 'OTLP exporter: 401 Unauthorized');
         },
       },
@@ -276,7 +340,13 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
         cause: 'database_errors',
         step: 'migration-rollback',
         setup: async (env) => {
-          await h.store.addChange({ service: SERVICE, environment: env, kind: 'migration', version: '0042_tenant_ref', at: new Date().toISOString() });
+          await h.store.addChange({
+            service: SERVICE,
+            environment: env,
+            kind: 'migration',
+            version: '0042_tenant_ref',
+            at: new Date().toISOString(),
+          });
           world.errorLogs(env, 'error: column "tenant_ref" does not exist');
         },
       },
@@ -313,7 +383,10 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     });
     assert.equal(again.outcome, 'joined');
     assert.equal(again.workflowId, handle.workflowId);
-    const resolvedAt = await h.incidents.resolve('api-error-budget', env, { ...alert(env, 'resolved'), endsAt: new Date().toISOString() });
+    const resolvedAt = await h.incidents.resolve('api-error-budget', env, {
+      ...alert(env, 'resolved'),
+      endsAt: new Date().toISOString(),
+    });
     assert.equal(resolvedAt, handle.workflowId);
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
@@ -323,6 +396,10 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     assert.equal(final.alerts[0].status, 'resolved');
     const runs = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
     assert.equal(runs.rowCount, 0, 'no mitigation ran for this incident');
-    assert.equal(await h.incidents.resolve('api-error-budget', `${env}-none`, alert(env, 'resolved')), undefined, 'no open incident: nothing started');
+    assert.equal(
+      await h.incidents.resolve('api-error-budget', `${env}-none`, alert(env, 'resolved')),
+      undefined,
+      'no open incident: nothing started',
+    );
   });
 });

@@ -35,18 +35,24 @@ export const MITIGATIONS: Record<ApiCause, string[]> = {
 };
 
 const PATTERNS: Record<(typeof CAUSES)[number], RegExp> = {
-  deployment_regression: /TypeError|ReferenceError|undefined is not|cannot read prop|null pointer|NullPointer|is not a function/i,
-  config_drift: /secret|credential|api[ _-]?key|unauthori[sz]ed|\b401\b|\b403\b|OTEL_|otlp|exporter|config(uration)? (missing|invalid)|env(ironment)? var/i,
-  third_party_outage: /upstream (error|unavailable|timed? ?out|connect)|provider (error|unavailable|outage)|\b502\b|\b503\b|\b504\b|bad gateway|service unavailable|overloaded|ECONNREFUSED|ETIMEDOUT|anthropic|openai/i,
-  database_errors: /database|postgres|sql|deadlock|relation .* does not exist|column .* does not exist|connection pool|too many connections|ECONNRESET.*5432|violates|lock timeout/i,
+  deployment_regression:
+    /TypeError|ReferenceError|undefined is not|cannot read prop|null pointer|NullPointer|is not a function/i,
+  config_drift:
+    /secret|credential|api[ _-]?key|unauthori[sz]ed|\b401\b|\b403\b|OTEL_|otlp|exporter|config(uration)? (missing|invalid)|env(ironment)? var/i,
+  third_party_outage:
+    /upstream (error|unavailable|timed? ?out|connect)|provider (error|unavailable|outage)|\b502\b|\b503\b|\b504\b|bad gateway|service unavailable|overloaded|ECONNREFUSED|ETIMEDOUT|anthropic|openai/i,
+  database_errors:
+    /database|postgres|sql|deadlock|relation .* does not exist|column .* does not exist|connection pool|too many connections|ECONNRESET.*5432|violates|lock timeout/i,
   rate_limiting: /rate.?limit|too many requests|\b429\b|throttl|concurrency limit|queue full|circuit (breaker )?open/i,
 };
 
 /** Error messages with how many error lines (or failing spans) each stands for. */
 function textsOf(evidence: Evidence): { text: string; count: number }[] {
   const out: { text: string; count: number }[] = [];
-  if (evidence.logs.available) out.push(...evidence.logs.data.topMessages.map((m) => ({ text: m.message, count: m.count })));
-  if (evidence.traces.available) out.push(...evidence.traces.data.map((t) => ({ text: `${t.exceptionType}: ${t.message}`, count: t.count })));
+  if (evidence.logs.available)
+    out.push(...evidence.logs.data.topMessages.map((m) => ({ text: m.message, count: m.count })));
+  if (evidence.traces.available)
+    out.push(...evidence.traces.data.map((t) => ({ text: `${t.exceptionType}: ${t.message}`, count: t.count })));
   return out;
 }
 
@@ -64,7 +70,8 @@ export function diagnose(evidence: Evidence): Diagnosis {
   for (const c of evidence.changes) {
     const what = `${c.kind}${c.version ? ` ${c.version}` : ''} at ${c.at}${c.description ? `: ${c.description}` : ''}`;
     if (c.kind === 'deploy') add('deployment_regression', 0.6, `deployment in the past hour (${what})`);
-    if (c.kind === 'config' || c.kind === 'secret' || c.kind === 'flag') add('config_drift', 0.6, `${c.kind} change in the past hour (${what})`);
+    if (c.kind === 'config' || c.kind === 'secret' || c.kind === 'flag')
+      add('config_drift', 0.6, `${c.kind} change in the past hour (${what})`);
     if (c.kind === 'migration') add('database_errors', 0.4, `schema migration in the past hour (${what})`);
   }
 
@@ -82,20 +89,28 @@ export function diagnose(evidence: Evidence): Diagnosis {
   for (const p of evidence.providers) {
     if (!p.available) continue;
     const { indicator, name, description } = p.data;
-    if (indicator === 'major' || indicator === 'critical') add('third_party_outage', 0.7, `${name} status ${indicator}: ${description}`);
-    else if (indicator !== 'none' && indicator !== 'unknown') add('third_party_outage', 0.4, `${name} status ${indicator}: ${description}`);
+    if (indicator === 'major' || indicator === 'critical')
+      add('third_party_outage', 0.7, `${name} status ${indicator}: ${description}`);
+    else if (indicator !== 'none' && indicator !== 'unknown')
+      add('third_party_outage', 0.4, `${name} status ${indicator}: ${description}`);
   }
 
   // The share of errors whose message points at a cause: all of them is worth 0.5.
   for (const cause of CAUSES) {
     const hits = texts.filter((t) => PATTERNS[cause].test(t.text));
     const share = total ? hits.reduce((n, t) => n + t.count, 0) / total : 0;
-    if (share >= 0.2) add(cause, 0.5 * share, `${Math.round(share * 100)}% of errors point at it: "${hits[0].text.slice(0, 120)}"`);
+    if (share >= 0.2)
+      add(cause, 0.5 * share, `${Math.round(share * 100)}% of errors point at it: "${hits[0].text.slice(0, 120)}"`);
   }
 
   const causes: Cause[] = [...scores.entries()]
     .filter(([, v]) => v.score >= 0.3)
-    .map(([cause, v]) => ({ cause, score: Math.round(v.score * 100) / 100, evidence: v.evidence, mitigation: MITIGATIONS[cause][0] }))
+    .map(([cause, v]) => ({
+      cause,
+      score: Math.round(v.score * 100) / 100,
+      evidence: v.evidence,
+      mitigation: MITIGATIONS[cause][0],
+    }))
     .sort((a, b) => b.score - a.score || CAUSES.indexOf(a.cause as never) - CAUSES.indexOf(b.cause as never));
   return { primary: causes[0]?.cause ?? 'unknown', causes };
 }

@@ -46,7 +46,12 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     await rb.step('capture-start', async () => {
       const since = input.alert?.startsAt ?? rb.state.startedAt;
       rb.note('capture-start', `started ${since} in ${input.environment}`);
-      rb.finding({ step: 'capture-start', level: 'info', summary: `incident started ${since} in ${input.environment}`, evidence: { startedAt: since, environment: input.environment } });
+      rb.finding({
+        step: 'capture-start',
+        level: 'info',
+        summary: `incident started ${since} in ${input.environment}`,
+        evidence: { startedAt: since, environment: input.environment },
+      });
     });
     await rb.step('pause-deploys', async () => {
       const window = await act.releaseWindow.executeWithOptions({ summary: 'inside the release window?' }, []);
@@ -59,7 +64,9 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     rb.setStatus('diagnosing');
     const windowStart = Math.min(startedMs, Date.parse(input.alert?.startsAt ?? '') || startedMs) - 15 * 60_000;
     const routes = await rb.step('dashboard-review', async () => {
-      const r = await act.errorRatioByRoute.executeWithOptions({ summary: '5xx ratio per route (Prometheus)' }, [scope]);
+      const r = await act.errorRatioByRoute.executeWithOptions({ summary: '5xx ratio per route (Prometheus)' }, [
+        scope,
+      ]);
       if (!r.available) {
         rb.finding({ step: 'dashboard-review', level: 'unavailable', summary: r.reason, evidence: { query: r.query } });
         return [];
@@ -84,7 +91,12 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
           ? {
               step: 'trace-inspection',
               level: t.data.length ? 'warning' : 'info',
-              summary: t.data.length ? t.data.slice(0, 3).map((x) => `${x.route}: ${x.exceptionType} ×${x.count}`).join('; ') : 'no error traces',
+              summary: t.data.length
+                ? t.data
+                    .slice(0, 3)
+                    .map((x) => `${x.route}: ${x.exceptionType} ×${x.count}`)
+                    .join('; ')
+                : 'no error traces',
               evidence: t.data,
             }
           : { step: 'trace-inspection', level: 'unavailable', summary: t.reason, evidence: null },
@@ -92,20 +104,25 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       return t;
     });
     const logs = await rb.step('error-logs', async () => {
-      const l = await act.errorLogs.executeWithOptions({ summary: 'error logs (Loki)' }, [{ ...scope, routes, startMs: windowStart, endMs: Date.now() }]);
+      const l = await act.errorLogs.executeWithOptions({ summary: 'error logs (Loki)' }, [
+        { ...scope, routes, startMs: windowStart, endMs: Date.now() },
+      ]);
       if (!l.available) {
         rb.finding({ step: 'error-logs', level: 'unavailable', summary: l.reason, evidence: { query: l.query } });
         return l;
       }
-      const correlated = [...l.data.tenants.map((t) => ({ ...t, kind: 'tenant' })), ...l.data.flags.map((f) => ({ ...f, kind: 'flag' }))].filter(
-        (x) => x.share >= 0.5,
-      );
+      const correlated = [
+        ...l.data.tenants.map((t) => ({ ...t, kind: 'tenant' })),
+        ...l.data.flags.map((f) => ({ ...f, kind: 'flag' })),
+      ].filter((x) => x.share >= 0.5);
       rb.finding({
         step: 'error-logs',
         level: l.data.lines ? 'warning' : 'info',
         summary:
           `${l.data.lines} error lines` +
-          (correlated.length ? `; correlated with ${correlated.map((x) => `${x.kind} ${x.name} (${Math.round(x.share * 100)}%)`).join(', ')}` : '; no tenant or flag correlation'),
+          (correlated.length
+            ? `; correlated with ${correlated.map((x) => `${x.kind} ${x.name} (${Math.round(x.share * 100)}%)`).join(', ')}`
+            : '; no tenant or flag correlation'),
         evidence: { query: l.query, ...l.data },
       });
       return l;
@@ -122,20 +139,25 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         level: bad.length || degraded.length ? 'critical' : 'info',
         summary: [
           ...deps.map((d) => `${d.name}: ${d.reachable ? 'ok' : 'DOWN'} (${d.detail})`),
-          ...prov.map((s) => (s.available ? `${s.data.name}: ${s.data.indicator} ${s.data.description}` : `status page: ${s.reason}`)),
+          ...prov.map((s) =>
+            s.available ? `${s.data.name}: ${s.data.indicator} ${s.data.description}` : `status page: ${s.reason}`,
+          ),
         ].join('; '),
         evidence: { dependencies: deps, providers: prov },
       });
       return { dependencies: deps, providers: prov };
     });
     const changes = await rb.step('recent-changes', async () => {
-      const c = await act.recentChanges.executeWithOptions({ summary: `changes in the past ${formatMs(toMs(p.recentChangesWindow))}` }, [
-        { ...scope, fromMs: startedMs - toMs(p.recentChangesWindow), toMs: startedMs },
-      ]);
+      const c = await act.recentChanges.executeWithOptions(
+        { summary: `changes in the past ${formatMs(toMs(p.recentChangesWindow))}` },
+        [{ ...scope, fromMs: startedMs - toMs(p.recentChangesWindow), toMs: startedMs }],
+      );
       rb.finding({
         step: 'recent-changes',
         level: c.length ? 'warning' : 'info',
-        summary: c.length ? c.map((x) => `${x.kind}${x.version ? ` ${x.version}` : ''} at ${x.at}`).join(', ') : 'no changes in the window',
+        summary: c.length
+          ? c.map((x) => `${x.kind}${x.version ? ` ${x.version}` : ''} at ${x.at}`).join(', ')
+          : 'no changes in the window',
         evidence: c,
       });
       return c;
@@ -144,7 +166,10 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     const diagnosis = await rb.step('diagnosis', async () => {
       const d = diagnose(evidence);
       rb.state.diagnosis = d;
-      rb.note('diagnosis', d.causes.length ? d.causes.map((c) => `${c.cause} (${c.score})`).join(', ') : 'unknown: no cause stands out');
+      rb.note(
+        'diagnosis',
+        d.causes.length ? d.causes.map((c) => `${c.cause} (${c.score})`).join(', ') : 'unknown: no cause stands out',
+      );
       rb.record('diagnosis', `diagnosis: ${d.primary}`, d);
       return d;
     });
@@ -173,7 +198,8 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         await rb.escalate(`no mitigation left for ${diagnosis.primary}: responders must mitigate by hand`, ++attempt);
         const handled: DecisionInput | undefined = await rb.gate('manual-mitigation', {
           kind: 'manual',
-          detail: 'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
+          detail:
+            'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
           deadlineMs,
           withdrawWhen: () => rb.alertResolved,
         });
@@ -200,24 +226,41 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     const systemic = diagnosis.causes.some((c) => SYSTEMIC.has(c.cause));
     const followUps = [
       `Add regression/unit tests that reproduce the failure scenario (${diagnosis.primary})`,
-      ...(systemic ? [`Schedule design review: ${diagnosis.primary} exposed a systemic issue (retries, backoff, limits)`] : []),
+      ...(systemic
+        ? [`Schedule design review: ${diagnosis.primary} exposed a systemic issue (retries, backoff, limits)`]
+        : []),
     ];
-    const resolution = rb.state.resolution ?? resolutionText(rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step), rb.alertResolved);
+    const resolution =
+      rb.state.resolution ??
+      resolutionText(
+        rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step),
+        rb.alertResolved,
+      );
     rb.state.resolution = resolution;
     await rb.step('document', async () => {
       const report = {
-        rootCause: diagnosis.causes.length ? `${diagnosis.primary}: ${diagnosis.causes[0].evidence.join('; ')}` : 'unknown: no cause stood out in the diagnostics',
+        rootCause: diagnosis.causes.length
+          ? `${diagnosis.primary}: ${diagnosis.causes[0].evidence.join('; ')}`
+          : 'unknown: no cause stood out in the diagnostics',
         impact: impactText(rb.state.findings, startedMs),
         resolution,
         followUps,
       };
       await act.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
-        { workflowId: workflowInfo().workflowId, runId: workflowInfo().runId, runbook: input.runbook, report, followUpAfterMs: toMs(p.followUpAfter) },
+        {
+          workflowId: workflowInfo().workflowId,
+          runId: workflowInfo().runId,
+          runbook: input.runbook,
+          report,
+          followUpAfterMs: toMs(p.followUpAfter),
+        },
       ]);
     });
     await rb.step('regression-tests', () => scheduleFollowUp(input, followUps, toMs(p.followUpAfter)));
     if (systemic) {
-      await rb.step('design-review', async () => rb.note('design-review', `on the follow-up list, due in ${formatMs(toMs(p.followUpAfter))}`));
+      await rb.step('design-review', async () =>
+        rb.note('design-review', `on the follow-up list, due in ${formatMs(toMs(p.followUpAfter))}`),
+      );
     } else {
       rb.skip('design-review', 'no systemic issue exposed');
     }
@@ -250,9 +293,15 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         failAfterBreaches: p.failAfterBreaches,
         check: async () => {
           const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
-          if (!r.available) return { ok: false, breach: false, value: null, summary: `5xx ratio unavailable: ${r.reason}` };
+          if (!r.available)
+            return { ok: false, breach: false, value: null, summary: `5xx ratio unavailable: ${r.reason}` };
           const v = r.data ?? 0;
-          return { ok: v < p.validationThreshold, breach: v > p.alertThreshold, value: r.data, summary: `5xx ${pct(r.data)} (target < ${pct(p.validationThreshold)})` };
+          return {
+            ok: v < p.validationThreshold,
+            breach: v > p.alertThreshold,
+            value: r.data,
+            summary: `5xx ${pct(r.data)} (target < ${pct(p.validationThreshold)})`,
+          };
         },
       });
       if (!result.passed) rb.fail('validate-error-ratio', result.reason);
@@ -272,7 +321,10 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         return true;
       }
       if (spikes.data.spike) {
-        rb.fail('validate-logs', `new error spike: ${spikes.data.peak} lines in a minute (median ${spikes.data.median})`);
+        rb.fail(
+          'validate-logs',
+          `new error spike: ${spikes.data.peak} lines in a minute (median ${spikes.data.median})`,
+        );
         return false;
       }
       rb.note('validate-logs', `${spikes.data.lines} error lines, peak ${spikes.data.peak}/min, no spike`);
@@ -283,7 +335,10 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
   function afterMitigation(step: string): (() => Promise<void>) | undefined {
     if (step === 'restore-secret') {
       return async () => {
-        const checks = await act.checkOtelEndpoints.executeWithOptions({ summary: 'OTEL_EXPORTER_OTLP_* reachable?' }, []);
+        const checks = await act.checkOtelEndpoints.executeWithOptions(
+          { summary: 'OTEL_EXPORTER_OTLP_* reachable?' },
+          [],
+        );
         const down = checks.filter((c) => !c.reachable);
         rb.finding({
           step,
@@ -298,7 +353,10 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     if (step === 'degraded-mode') {
       return async () => {
         const sent = await act.notify.executeWithOptions({ summary: 'tell customer success' }, [
-          { target: 'customerSuccess', text: `Degraded mode is on for ${input.service} (${input.environment}) during a third-party outage. Some features are bypassed until the provider recovers.` },
+          {
+            target: 'customerSuccess',
+            text: `Degraded mode is on for ${input.service} (${input.environment}) during a third-party outage. Some features are bypassed until the provider recovers.`,
+          },
         ]);
         rb.record('notified', `customer success: ${sent.delivered.join(', ') || sent.skipped.join('; ')}`, sent, step);
       };
@@ -330,7 +388,8 @@ function resolutionText(applied: string[], alertResolved: boolean): string {
 }
 
 function impactText(findings: { step: string; evidence: unknown }[], startedMs: number): string {
-  const dash = findings.find((f) => f.step === 'dashboard-review')?.evidence as { routes?: { route: string; ratio: number }[] } | undefined;
+  const dash = findings.find((f) => f.step === 'dashboard-review')?.evidence as
+    { routes?: { route: string; ratio: number }[] } | undefined;
   const worst = dash?.routes?.[0];
   const minutes = Math.round((Date.now() - startedMs) / 60_000);
   return (

@@ -320,7 +320,10 @@ export class Runbook {
       throw ApplicationFailure.create({ type: 'UnknownStep', message: `unknown step "${d.step}"`, nonRetryable: true });
     }
     if (!waiter || waiter.decided) {
-      throw ApplicationFailure.create({ type: 'NotPending', message: `step "${d.step}" is not waiting for a decision` });
+      throw ApplicationFailure.create({
+        type: 'NotPending',
+        message: `step "${d.step}" is not waiting for a decision`,
+      });
     }
     if (!waiter.pending.decisions.includes(d.decision)) {
       throw ApplicationFailure.create({
@@ -344,7 +347,12 @@ export class Runbook {
     if (!waiter) throw ApplicationFailure.create({ type: 'NotPending', message: `step "${d.step}" is not pending` });
     waiter.decided = d;
     const auth = d.authenticated === false ? ' (unauthenticated)' : '';
-    this.record('decision', `${d.by}${auth} chose ${d.decision} for ${d.step}${d.comment ? `: ${d.comment}` : ''}`, d, d.step);
+    this.record(
+      'decision',
+      `${d.by}${auth} chose ${d.decision} for ${d.step}${d.comment ? `: ${d.comment}` : ''}`,
+      d,
+      d.step,
+    );
     return { step: d.step, decision: d.decision, by: d.by, acceptedAt: new Date().toISOString() };
   }
 
