@@ -1,0 +1,138 @@
+// Crash safety: the worker is a real process, killed with SIGKILL while a mitigation's command
+// runs and again while the validation window is open. New workers finish the incident, and the
+// mitigation's effect happened once.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PROJECT_ROOT } from '../../dev/temporal-binaries';
+import { stateQuery, type IncidentState } from '../../workflows/definitions';
+import { createHarness, eventually, requireEnv, type Harness } from '../support/harness';
+import { SERVICE, World } from '../support/scenario';
+import { needs, PROMETHEUS } from '../support/system';
+
+class WorkerProcess {
+  private child?: ChildProcess;
+  output = '';
+
+  constructor(private readonly env: NodeJS.ProcessEnv) {}
+
+  async start(): Promise<this> {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'worker/main.ts')], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (b: Buffer) => (this.output += b.toString());
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    await eventually('the worker to poll', async () => (this.output.includes('worker polling') ? true : undefined), 60_000);
+    return this;
+  }
+
+  kill(): Promise<void> {
+    const exited = new Promise<void>((r) => this.child!.once('exit', () => r()));
+    this.child!.kill('SIGKILL');
+    return exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child!.once('exit', r));
+      this.child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+describe('crash safety', { skip: needs(PROMETHEUS) }, () => {
+  let world: World;
+  let h: Harness;
+  const workers: WorkerProcess[] = [];
+
+  before(async () => {
+    world = await new World().start();
+  });
+
+  after(async () => {
+    for (const w of workers) await w.stop();
+    await h?.close();
+    await world?.stop();
+  });
+
+  test('SIGKILL during the rollback and during validation: finished by new workers, rollback ran once', async () => {
+    // The rollback takes 3 s and leaves a line in a file when it is done.
+    const rollback = world.marker(`crash-rollback-${randomUUID().slice(0, 6)}`, 3000);
+    const config = world.config({ actions: { 'rollback-deploy': { run: rollback.argv } } });
+    const configFile = path.join(world.dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    h = await createHarness('crash', config, world.env());
+    const workerEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...world.env(),
+      RUNBOOKS_CONFIG: configFile,
+      RUNBOOKS_TASK_QUEUE: h.taskQueue,
+      DATABASE_URL: requireEnv('DATABASE_URL'),
+      TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
+    };
+    const startWorker = async () => {
+      const w = await new WorkerProcess(workerEnv).start();
+      workers.push(w);
+      return w;
+    };
+
+    const env = `crash-${randomUUID().slice(0, 6)}`;
+    world.api.errorRates = {};
+    await h.store.addChange({ service: SERVICE, environment: env, kind: 'deploy', at: new Date().toISOString() });
+    let worker = await startWorker();
+    const started = await h.incidents.start({
+      runbook: 'api-error-budget',
+      key: env,
+      service: SERVICE,
+      environment: env,
+      source: 'manual',
+      startedBy: 'test',
+      params: { validationWindow: '12s', validationInterval: '2s' },
+    });
+    const handle = h.client.workflow.getHandle(started.workflowId);
+    const state = () => handle.query(stateQuery);
+    const until = (what: string, ok: (s: IncidentState) => boolean, timeoutMs = 60_000) =>
+      eventually(what, async () => ((s) => (ok(s) ? s : undefined))(await state()), timeoutMs);
+
+    await until('the rollback approval', (s) => s.pendingApprovals.some((p) => p.step === 'rollback-deploy'));
+    await h.incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'approve', by: 'alice' });
+    await eventually('the rollback intent', async () => {
+      const { rows } = await h.pool.query('SELECT outcome FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
+      return rows.length === 1 && rows[0].outcome === null ? true : undefined;
+    });
+    await worker.kill();
+
+    // The orphaned command still finishes: its effect happens, once.
+    await eventually('the rollback command to finish', async () => (rollback.count() === 1 ? true : undefined), 10_000);
+    worker = await startWorker();
+    // The retry finds the intent without an outcome and asks a human instead of running it again.
+    const asked = await until(
+      'the outcome-unknown question',
+      (s) => s.pendingApprovals.some((p) => p.step === 'rollback-deploy' && p.kind === 'manual'),
+      60_000,
+    );
+    assert.match(asked.pendingApprovals[0].detail ?? '', /outcome is unknown/);
+    await h.incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'done', by: 'alice', comment: 'v2 is live' });
+
+    await until('the validation window', (s) => s.status === 'validating' && /check [12]\//.test(s.steps.find((x) => x.id === 'validate-error-ratio')?.note ?? ''));
+    await worker.kill();
+    await new Promise((r) => setTimeout(r, 3000));
+    worker = await startWorker();
+
+    const result = (await handle.result()) as { status: string };
+    assert.equal(result.status, 'resolved');
+    assert.equal(rollback.count(), 1, 'the rollback ran exactly once across two crashes');
+    const final = await state();
+    const checks = final.steps.find((x) => x.id === 'validate-error-ratio');
+    assert.equal(checks?.status, 'done');
+    assert.match(checks?.note ?? '', /held for 12s/);
+    const { rows } = await h.pool.query('SELECT phase, outcome FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
+    assert.deepEqual(rows, [{ phase: 'apply', outcome: null }], 'the interrupted run stays recorded as outcome unknown');
+  });
+});
