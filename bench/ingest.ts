@@ -1,20 +1,22 @@
 // `npm run bench`: alert ingest through the real gateway against raw `client.workflow.start` on the
 // same Temporal dev server, in one run. Four measured phases, each a fixed count at a fixed
 // concurrency:
-//   raw start          client.workflow.start of apiErrorBudget, the gateway's exact options, new ids
-//   gateway new        POST /alertmanager, one firing alert per request, a unique groupKey each
-//   gateway join       the same payloads again: each joins its open incident (start fails, signal)
-//   raw join           start → WorkflowExecutionAlreadyStarted → signal `alert`, on the raw phase's ids
-// No worker runs: ingest latency is Temporal accepting the start (or signal), not running it, and
-// the started workflows just wait on the task queue until the server is torn down.
+//   raw start           client.workflow.start of apiErrorBudget with the gateway's exact options, new ids
+//   gateway new         POST /alertmanager, one firing alert per request, a unique groupKey each
+//   gateway join        the same payloads again: each joins its open incident (start fails, then signal)
+//   raw start→signal    the same two RPCs without the gateway, on the raw phase's ids
+// No worker runs: ingest latency is Temporal accepting the start (or signal), not running it; the
+// started workflows wait on the task queue until the server is torn down.
 //
-//   npm run bench -- [--count 500] [--concurrency 16] [--warmup 50]
-// DATABASE_URL, when set, is used instead of an embedded Postgres; Temporal is always a fresh
-// in-memory dev server on a free port, so figures do not depend on someone else's history.
+// The phases run in several rounds, in alternating order, so a burst of load from elsewhere on the
+// machine or a server that slows as it fills does not land on one side of the comparison only.
+//
+//   npm run bench -- [--count 500] [--concurrency 16] [--rounds 3] [--warmup 50]
+// DATABASE_URL, when set, is used instead of an embedded Postgres. Temporal is always a fresh
+// in-memory dev server on a free port, so the figures do not depend on anyone else's history.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,7 +34,7 @@ import { migrate } from '../activities/db/migrate';
 import { IncidentStore } from '../activities/db/incident-store';
 import { createGateway } from '../client/gateway/server';
 import { incidentKey, Incidents } from '../client/incidents';
-import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
+import { freePort, startEmbeddedPostgres } from '../dev/postgres';
 import { startDevServer } from '../dev/temporal-binaries';
 import {
   alertSignal,
@@ -45,20 +47,23 @@ import {
 } from '../workflows/definitions';
 
 const log = (line: string) => console.error(`[bench] ${line}`);
+/** Set on SIGINT / SIGTERM: no new requests while the services are torn down. */
+let stopping = false;
 
 interface Options {
   count: number;
   concurrency: number;
+  rounds: number;
   warmup: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { count: 500, concurrency: 16, warmup: 50 };
+  const opts: Options = { count: 500, concurrency: 16, rounds: 3, warmup: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const name = flag.replace(/^--/, '');
-    if (!(name in opts) || !flag.startsWith('--'))
-      throw new Error(`unknown argument ${flag}: expected --count N, --concurrency N, --warmup N`);
+    if (!flag.startsWith('--') || !(name in opts))
+      throw new Error(`unknown argument ${flag}: expected --count N, --concurrency N, --rounds N, --warmup N`);
     const value = Number(argv[++i]);
     if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1))
       throw new Error(`${flag} needs a positive integer, got ${argv[i]}`);
@@ -67,29 +72,69 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
+// ---- CPU by process --------------------------------------------------------------------------
+// On 2 cores the load generator, the gateway, the Temporal server and Postgres compete for CPU;
+// per-request CPU of each says which one the wall time is spent in. Linux /proc only.
+
+// machine: busy CPU of the whole box (all processes, all cores), to show how much went to others.
+type CpuSample = { bench: number; temporal: number; postgres: number; machine: number };
+const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on
+
+function processTreeCpu(): CpuSample | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return undefined;
+  }
+  const procs = new Map<number, { ppid: number; comm: string; ms: number }>();
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // comm is in parentheses and may hold spaces; the fixed fields follow the last ')'.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), {
+        ppid: Number(fields[1]),
+        comm,
+        ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+      });
+    } catch {
+      // exited while we looked
+    }
+  }
+  // /proc/stat's first line: user nice system idle iowait irq softirq steal, in ticks.
+  const total = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const machine = (total.reduce((a, b) => a + b, 0) - total[3] - total[4]) * TICK_MS;
+  const sample: CpuSample = { bench: procs.get(process.pid)?.ms ?? 0, temporal: 0, postgres: 0, machine };
+  for (const [pid, p] of procs) {
+    // Walk up to this process: only our own Temporal server and Postgres count, not anyone else's.
+    let up = p.ppid;
+    while (up > 1 && up !== process.pid) up = procs.get(up)?.ppid ?? 0;
+    if (up !== process.pid || pid === process.pid) continue;
+    if (p.comm.startsWith('temporal')) sample.temporal += p.ms;
+    else if (p.comm.startsWith('postgres')) sample.postgres += p.ms;
+  }
+  return sample;
+}
+
 // ---- measuring -------------------------------------------------------------------------------
 
-interface PhaseResult {
-  phase: string;
+interface Run {
   count: number;
-  concurrency: number;
   wallMs: number;
   latencies: number[];
   errors: string[];
+  cpu?: CpuSample;
 }
 
 /** Runs `op(i)` for i in [0, count) with `concurrency` in flight; times each call and the whole. */
-async function measure(
-  phase: string,
-  count: number,
-  concurrency: number,
-  op: (i: number) => Promise<void>,
-): Promise<PhaseResult> {
+async function measure(count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<Run> {
   const latencies: number[] = [];
   const errors: string[] = [];
   let next = 0;
   const lane = async () => {
-    for (let i = next++; i < count; i = next++) {
+    for (let i = next++; i < count && !stopping; i = next++) {
       const t0 = performance.now();
       try {
         await op(i);
@@ -99,9 +144,21 @@ async function measure(
       }
     }
   };
+  const cpu0 = processTreeCpu();
   const start = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return { phase, count, concurrency, wallMs: performance.now() - start, latencies, errors };
+  const wallMs = performance.now() - start;
+  const cpu1 = processTreeCpu();
+  const cpu =
+    cpu0 && cpu1
+      ? {
+          bench: cpu1.bench - cpu0.bench,
+          temporal: cpu1.temporal - cpu0.temporal,
+          postgres: cpu1.postgres - cpu0.postgres,
+          machine: cpu1.machine - cpu0.machine,
+        }
+      : undefined;
+  return { count, wallMs, latencies, errors, cpu };
 }
 
 /** Nearest-rank percentile of an ascending array. */
@@ -110,103 +167,122 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-function table(results: PhaseResult[]): string {
-  const head = ['phase', 'count', 'conc', 'wall s', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'errors'];
-  const rows = results.map((r) => {
-    const sorted = [...r.latencies].sort((a, b) => a - b);
-    return [
-      r.phase,
-      String(r.count),
-      String(r.concurrency),
-      (r.wallMs / 1000).toFixed(2),
-      ((r.count - r.errors.length) / (r.wallMs / 1000)).toFixed(0),
-      percentile(sorted, 0.5).toFixed(1),
-      percentile(sorted, 0.99).toFixed(1),
-      (sorted[sorted.length - 1] ?? NaN).toFixed(1),
-      String(r.errors.length),
-    ];
-  });
+class Phase {
+  readonly runs: Run[] = [];
+  constructor(readonly name: string) {}
+  get count() {
+    return this.runs.reduce((n, r) => n + r.count, 0);
+  }
+  get wallMs() {
+    return this.runs.reduce((n, r) => n + r.wallMs, 0);
+  }
+  get errors() {
+    return this.runs.flatMap((r) => r.errors);
+  }
+  get sorted() {
+    return this.runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  }
+  /** Completed requests per second of measured wall time, over all rounds. */
+  get rate() {
+    return (this.count - this.errors.length) / (this.wallMs / 1000);
+  }
+  cpuPerRequest(which: keyof CpuSample): number {
+    if (this.runs.some((r) => !r.cpu)) return NaN;
+    return this.runs.reduce((n, r) => n + r.cpu![which], 0) / this.count;
+  }
+}
+
+function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const line = (cells: string[]) =>
     '| ' + cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ') + ' |';
-  return [
-    line(head),
-    '|' + widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|',
-    ...rows.map(line),
-  ].join('\n');
+  const rule = '|' + widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  return [line(head), rule, ...rows.map(line)].join('\n');
 }
+
+const ms = (x: number) => x.toFixed(1);
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
 
 // ---- what is sent ----------------------------------------------------------------------------
 
 const RUN = randomUUID().slice(0, 8);
 const SERVICE = 'api';
 const ENVIRONMENT = 'bench';
+const ANNOTATIONS = { summary: '5xx rate above 1%' };
+const STARTS_AT = '2026-01-01T03:00:00Z';
+const ENDS_AT = '0001-01-01T00:00:00Z'; // what Alertmanager sends for a firing alert
+const GENERATOR_URL = 'http://prometheus.bench:9090/graph';
 
-function groupKey(phase: string, i: number): string {
-  return `{}:{alertname="ApiErrorRate", bench="${RUN}-${phase}-${i}"}`;
-}
+const groupKey = (tag: string, i: number) => `{}:{alertname="ApiErrorRate", bench="${RUN}-${tag}-${i}"}`;
+const fingerprint = (tag: string, i: number) => `${tag}-${i.toString(16).padStart(8, '0')}`;
 
-function alertLabels(phase: string, i: number): Record<string, string> {
+function alertLabels(tag: string, i: number): Record<string, string> {
   return {
     alertname: 'ApiErrorRate',
     service: SERVICE,
     environment: ENVIRONMENT,
     severity: 'critical',
-    bench: `${RUN}-${phase}-${i}`,
+    bench: `${RUN}-${tag}-${i}`,
   };
 }
 
 /** An Alertmanager webhook v4 body with one firing alert, as Alertmanager sends it. */
-function webhookBody(phase: string, i: number): string {
-  const labels = alertLabels(phase, i);
+function webhookBody(tag: string, i: number): string {
+  const labels = alertLabels(tag, i);
   return JSON.stringify({
     version: '4',
-    groupKey: groupKey(phase, i),
+    groupKey: groupKey(tag, i),
     truncatedAlerts: 0,
     status: 'firing',
     receiver: 'runbooks',
-    groupLabels: { alertname: 'ApiErrorRate', bench: labels.bench },
+    groupLabels: { alertname: labels.alertname, bench: labels.bench },
     commonLabels: labels,
-    commonAnnotations: { summary: '5xx rate above 1%' },
+    commonAnnotations: ANNOTATIONS,
     externalURL: 'http://alertmanager.bench:9093',
     alerts: [
       {
         status: 'firing',
         labels,
-        annotations: { summary: '5xx rate above 1%' },
-        startsAt: '2026-01-01T03:00:00Z',
-        endsAt: '0001-01-01T00:00:00Z',
-        generatorURL: 'http://prometheus.bench:9090/graph',
-        fingerprint: `${RUN}${i.toString(16).padStart(8, '0')}`,
+        annotations: ANNOTATIONS,
+        startsAt: STARTS_AT,
+        endsAt: ENDS_AT,
+        generatorURL: GENERATOR_URL,
+        fingerprint: fingerprint(tag, i),
       },
     ],
   });
 }
 
-/** The workflow input and start options the gateway would build for the same alert. */
-function rawStart(incidents: Incidents, router: Router, taskQueue: string, phase: string, i: number) {
-  const labels = alertLabels(phase, i);
+interface RawStart {
+  workflowId: string;
+  alert: AlertEvent;
+  options: WorkflowStartOptions;
+}
+
+/** The workflow input and start options the gateway builds for the same alert (Incidents.start). */
+function rawStart(incidents: Incidents, router: Router, taskQueue: string, tag: string, i: number): RawStart {
+  const labels = alertLabels(tag, i);
   const route = router.route(labels);
   if (route.runbook !== 'api-error-budget')
     throw new Error(`the default config routes ApiErrorRate to ${route.runbook ?? 'nothing'}, not api-error-budget`);
   const alert: AlertEvent = {
-    key: `${RUN}${i.toString(16).padStart(8, '0')}`,
+    key: fingerprint(tag, i),
     status: 'firing',
     alertname: labels.alertname,
     labels,
-    annotations: { summary: '5xx rate above 1%' },
-    startsAt: '2026-01-01T03:00:00Z',
-    endsAt: '0001-01-01T00:00:00Z',
-    generatorURL: 'http://prometheus.bench:9090/graph',
+    annotations: ANNOTATIONS,
+    startsAt: STARTS_AT,
+    endsAt: ENDS_AT,
+    generatorURL: GENERATOR_URL,
   };
-  const key = incidentKey(groupKey(phase, i), ENVIRONMENT);
+  const key = incidentKey(groupKey(tag, i), ENVIRONMENT);
   const input: RunbookInput = incidents.buildInput(
     {
       runbook: 'api-error-budget',
       key,
       service: SERVICE,
       environment: ENVIRONMENT,
-      severity: 'P1',
+      severity: 'P1', // the gateway's mapping of severity=critical
       alert,
       source: 'alertmanager',
       startedBy: 'alertmanager (runbooks)',
@@ -215,7 +291,6 @@ function rawStart(incidents: Incidents, router: Router, taskQueue: string, phase
     route.params,
   );
   const workflowId = incidentWorkflowId('api-error-budget', key);
-  // Mirrors Incidents.start, so the server does the same work per start as for the gateway.
   const options: WorkflowStartOptions = {
     taskQueue,
     workflowId,
@@ -241,7 +316,7 @@ interface AlertmanagerAnswer {
   alerts: { outcome: string; workflowId?: string; reason?: string }[];
 }
 
-/** POSTs one webhook body; resolves once the whole answer is read, rejects unless it is 200 with `expected`. */
+/** POSTs one webhook body; resolves once the whole answer is read, rejects unless 200 with `expected`. */
 function post(agent: http.Agent, port: number, body: string, expected: 'started' | 'joined'): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -260,8 +335,7 @@ function post(agent: http.Agent, port: number, body: string, expected: 'started'
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
-          const answer = JSON.parse(text) as AlertmanagerAnswer;
-          const outcome = answer.alerts[0];
+          const outcome = (JSON.parse(text) as AlertmanagerAnswer).alerts[0];
           if (outcome?.outcome !== expected)
             return reject(new Error(`expected ${expected}, got ${JSON.stringify(outcome)}`));
           resolve();
@@ -273,24 +347,72 @@ function post(agent: http.Agent, port: number, body: string, expected: 'started'
   });
 }
 
+/** start must fail with AlreadyStarted, then the alert is signalled: what the gateway's join does in Temporal. */
+async function rawJoin(client: Client, type: string, s: RawStart): Promise<void> {
+  try {
+    await client.workflow.start(type, s.options);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    await client.workflow.getHandle(s.workflowId).signal(alertSignal, s.alert);
+    return;
+  }
+  throw new Error(`${s.workflowId} started again instead of joining`);
+}
+
 // ---- the run ---------------------------------------------------------------------------------
+
+const SCRATCH_PREFIX = 'runbooks-bench-';
+
+/**
+ * Removes scratch folders (a Postgres cluster each, ~50 MB) left by runs that were killed: tsx sends
+ * SIGKILL when a signalled child is too busy to answer within 30 ms, so teardown cannot be relied on.
+ * A folder whose owner is still alive (another run at the same time) is left alone.
+ */
+function removeStaleScratch(): void {
+  for (const name of readdirSync(os.tmpdir()).filter((n) => n.startsWith(SCRATCH_PREFIX))) {
+    const dir = path.join(os.tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue; // not ours to judge, or being created right now
+    }
+    try {
+      process.kill(owner, 0);
+      continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    log(`removed ${dir}, left by a killed run (pid ${owner})`);
+  }
+}
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    // Last started, first stopped; a failing step must not keep the rest (Postgres, Temporal) alive.
-    for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: Error) => log(`teardown: ${err.message}`));
-  };
+  // One teardown, shared: a signal and the end of main() both wait for it, so neither exits midway.
+  let teardown: Promise<void> | undefined;
+  const cleanup = () =>
+    (teardown ??= (async () => {
+      // Last started, first stopped; a failing step must not leave the rest (Postgres, Temporal) running.
+      for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log(`teardown: ${err.message}`));
+    })());
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
+    // `on`, not `once`: under `timeout` the signal comes twice (process group, then tsx relaying it),
+    // and a second one with no handler would kill the process halfway through the teardown.
+    process.on(sig, () => {
+      if (stopping) return;
       log(`${sig}: tearing down`);
+      stopping = true;
       void cleanup().then(() => process.exit(130));
     });
   }
 
   try {
-    const scratch = mkdtempSync(path.join(os.tmpdir(), 'runbooks-bench-'));
+    removeStaleScratch();
+    const scratch = mkdtempSync(path.join(os.tmpdir(), SCRATCH_PREFIX));
+    writeFileSync(path.join(scratch, 'owner.pid'), String(process.pid));
     // As root, embedded Postgres runs as its own `postgres` user, which must reach the data folder.
     chmodSync(scratch, 0o755);
     cleanups.push(async () => rmSync(scratch, { recursive: true, force: true }));
@@ -302,12 +424,12 @@ async function main(): Promise<void> {
 
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
-      const db: EmbeddedDatabase = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'runbooks_bench', 0);
+      const db = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'runbooks_bench', 0);
       cleanups.push(() => db.stop());
       databaseUrl = db.url;
       log(`embedded Postgres on ${db.url}`);
     } else {
-      log('Postgres at DATABASE_URL');
+      log('Postgres at DATABASE_URL (its CPU is not counted below)');
     }
     // The production gateway's pool size (activities/db/pools.ts), so receipt writes queue the same way.
     const pool = new Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
@@ -317,7 +439,7 @@ async function main(): Promise<void> {
     await migrate(pool, 'telemetry');
     const store = IncidentStore.create(pool);
 
-    // One client for both the gateway and the baseline: the same gRPC connection, the same server.
+    // One client for the gateway and the baseline: the same gRPC connection to the same server.
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: 'default' });
@@ -329,8 +451,8 @@ async function main(): Promise<void> {
     const incidents = Incidents.create(client, config, taskQueue);
     const gatewayLog: string[] = [];
     const server = createGateway({ client, config, store, taskQueue, log: (line) => gatewayLog.push(line) });
-    const gatewayPort = await freePort();
-    await new Promise<void>((resolve) => server.listen(gatewayPort, '127.0.0.1', resolve));
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {
@@ -338,80 +460,123 @@ async function main(): Promise<void> {
           server.closeAllConnections();
         }),
     );
-    log(`gateway on http://127.0.0.1:${(server.address() as AddressInfo).port}, task queue ${taskQueue}, no worker`);
+    log(`gateway on http://127.0.0.1:${port}, task queue ${taskQueue}, no worker`);
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
     cleanups.push(async () => agent.destroy());
     const type = WORKFLOW_TYPES['api-error-budget']!;
-    const rawStartOf = (phase: string, i: number) => rawStart(incidents, router, taskQueue, phase, i);
+    const raw = (tag: string, i: number) => rawStart(incidents, router, taskQueue, tag, i);
+    const { count, concurrency, rounds } = opts;
 
     // Warm-up, not measured: JIT, the gRPC channel, the Postgres pool's connections, keep-alive sockets.
     if (opts.warmup > 0) {
       log(`warm-up: ${opts.warmup} raw starts and ${opts.warmup} gateway posts`);
-      const w1 = await measure(
-        'warm-up raw',
-        opts.warmup,
-        opts.concurrency,
-        async (i) => void (await client.workflow.start(type, rawStartOf('warm-raw', i).options)),
+      const w1 = await measure(opts.warmup, concurrency, (i) =>
+        client.workflow.start(type, raw('warm', i).options).then(() => undefined),
       );
-      const w2 = await measure('warm-up gateway', opts.warmup, opts.concurrency, (i) =>
-        post(agent, gatewayPort, webhookBody('warm-gw', i), 'started'),
+      const w2 = await measure(opts.warmup, concurrency, (i) =>
+        post(agent, port, webhookBody('warm-gw', i), 'started'),
       );
       const warmErrors = [...w1.errors, ...w2.errors];
       if (warmErrors.length) throw new Error(`warm-up failed: ${warmErrors.slice(0, 3).join('; ')}`);
     }
 
-    const { count, concurrency } = opts;
-    const results: PhaseResult[] = [];
-    const run = async (phase: string, op: (i: number) => Promise<void>) => {
-      log(`${phase}: ${count} at concurrency ${concurrency}`);
-      results.push(await measure(phase, count, concurrency, op));
-    };
-    // Build the raw inputs outside the timed call for the start phase; the gateway builds its own inside.
-    const rawNew = Array.from({ length: count }, (_, i) => rawStartOf('raw', i));
-    await run('raw start (baseline)', async (i) => void (await client.workflow.start(type, rawNew[i].options)));
-    await run('gateway POST → started', (i) => post(agent, gatewayPort, webhookBody('gw', i), 'started'));
-    await run('gateway POST → joined', (i) => post(agent, gatewayPort, webhookBody('gw', i), 'joined'));
-    // What the gateway's join does in Temporal, without HTTP, validation or the receipt.
-    await run('raw start→signal (join baseline)', async (i) => {
-      const { workflowId, alert, options } = rawNew[i];
-      try {
-        await client.workflow.start(type, options);
-        throw new Error(`${workflowId} started again instead of joining`);
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const rawNew = new Phase('raw client.workflow.start');
+    const gwNew = new Phase('gateway POST → started');
+    const gwJoin = new Phase('gateway POST → joined');
+    const rawJoinPhase = new Phase('raw start→signal (join)');
+    for (let round = 0; round < rounds && !stopping; round++) {
+      // Inputs for the raw phases are built before the clock starts; the gateway builds its own inside.
+      const starts = Array.from({ length: count }, (_, i) => raw(`raw${round}`, i));
+      const steps: [Phase, (i: number) => Promise<void>][] = [
+        [rawNew, (i) => client.workflow.start(type, starts[i].options).then(() => undefined)],
+        [gwNew, (i) => post(agent, port, webhookBody(`gw${round}`, i), 'started')],
+        [gwJoin, (i) => post(agent, port, webhookBody(`gw${round}`, i), 'joined')],
+        [rawJoinPhase, (i) => rawJoin(client, type, starts[i])],
+      ];
+      // Odd rounds swap the order within each pair, so neither side always runs first.
+      const order = round % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 3, 2];
+      for (const k of order) {
+        const [phase, op] = steps[k];
+        log(`round ${round + 1}/${rounds}: ${phase.name}, ${count} at concurrency ${concurrency}`);
+        phase.runs.push(await measure(count, concurrency, op));
       }
-      await client.workflow.getHandle(workflowId).signal(alertSignal, alert);
-    });
+    }
 
-    // Every gateway request left one receipt; the count proves the gateway did its full work.
+    // Every gateway request leaves one receipt; the count shows the gateway did all of its work.
     const receipts = await pool.query<{ outcome: string; n: string }>(
       `SELECT outcome, count(*) AS n FROM alert_receipts WHERE labels->>'bench' LIKE $1 GROUP BY outcome ORDER BY outcome`,
-      [`${RUN}-gw-%`],
+      [`${RUN}-gw%`],
     );
 
+    const phases = [rawNew, gwNew, gwJoin, rawJoinPhase];
     console.log('');
     console.log(
-      `Alert ingest: ${count} requests per phase, concurrency ${concurrency}, ${os.cpus().length} CPUs, node ${process.version}`,
+      `Alert ingest, ${rounds} round(s) of ${count} per phase at concurrency ${concurrency}; ` +
+        `${os.cpus().length} CPUs, node ${process.version}`,
     );
     console.log('');
-    console.log(table(results));
+    console.log(
+      table(
+        ['phase', 'count', 'conc', 'wall s', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'per s by round'],
+        phases.map((p) => {
+          const s = p.sorted;
+          return [
+            p.name,
+            String(p.count),
+            String(concurrency),
+            (p.wallMs / 1000).toFixed(2),
+            p.rate.toFixed(0),
+            ms(percentile(s, 0.5)),
+            ms(percentile(s, 0.99)),
+            ms(s[s.length - 1] ?? NaN),
+            String(p.errors.length),
+            p.runs.map((r) => (r.count / (r.wallMs / 1000)).toFixed(0)).join(' / '),
+          ];
+        }),
+      ),
+    );
     console.log('');
-    const [raw, gwNew, gwJoin, rawJoin] = results.map((r) => [...r.latencies].sort((a, b) => a - b));
-    const ratio = (a: PhaseResult, b: PhaseResult) => (a.count / a.wallMs / (b.count / b.wallMs)).toFixed(2);
+    console.log('CPU time per request, ms (this process = load generator + gateway + Temporal client):');
+    console.log('');
     console.log(
-      `gateway new vs raw start: ${ratio(results[1], results[0])}x the throughput, p50 +${(percentile(gwNew, 0.5) - percentile(raw, 0.5)).toFixed(1)} ms`,
+      table(
+        ['phase', 'this process', 'temporal server', 'postgres'],
+        phases.map((p) => [
+          p.name,
+          p.cpuPerRequest('bench').toFixed(2),
+          p.cpuPerRequest('temporal').toFixed(2),
+          p.cpuPerRequest('postgres').toFixed(2),
+        ]),
+      ),
+    );
+    console.log('');
+    const p50 = (p: Phase) => percentile(p.sorted, 0.5);
+    console.log(
+      `gateway new vs raw start:          ${(gwNew.rate / rawNew.rate).toFixed(2)}x the throughput, p50 ${signed(p50(gwNew) - p50(rawNew))} ms`,
     );
     console.log(
-      `gateway join vs raw start→signal: ${ratio(results[2], results[3])}x the throughput, p50 +${(percentile(gwJoin, 0.5) - percentile(rawJoin, 0.5)).toFixed(1)} ms`,
+      `gateway join vs raw start→signal:  ${(gwJoin.rate / rawJoinPhase.rate).toFixed(2)}x the throughput, p50 ${signed(p50(gwJoin) - p50(rawJoinPhase))} ms`,
     );
     console.log(
-      `alert receipts stored for the measured gateway phases: ${receipts.rows.map((r) => `${r.outcome} ${r.n}`).join(', ') || 'none'}`,
+      `alert receipts stored by the measured gateway phases: ${receipts.rows.map((r) => `${r.outcome} ${r.n}`).join(', ') || 'none'}`,
     );
+    const runs = phases.flatMap((p) => p.runs);
+    if (runs.every((r) => r.cpu)) {
+      // Other processes on a shared machine take CPU from the figures above; this says how much.
+      const wall = runs.reduce((n, r) => n + r.wallMs, 0);
+      const sum = (f: (c: CpuSample) => number) => runs.reduce((n, r) => n + f(r.cpu!), 0);
+      const ours = sum((c) => c.bench + c.temporal + c.postgres);
+      const machine = sum((c) => c.machine);
+      console.log(
+        `CPU in use during the measured phases, in cores of ${os.cpus().length}: this benchmark's processes ` +
+          `${(ours / wall).toFixed(2)}, everything else ${(Math.max(0, machine - ours) / wall).toFixed(2)}`,
+      );
+    }
     if (gatewayLog.length) console.log(`gateway logged ${gatewayLog.length} line(s), first: ${gatewayLog[0]}`);
 
-    const failed = results.filter((r) => r.errors.length > 0);
-    for (const r of failed) log(`${r.phase}: ${r.errors.length} failed, first: ${r.errors[0]}`);
+    const failed = phases.filter((p) => p.errors.length > 0);
+    for (const p of failed) log(`${p.name}: ${p.errors.length} failed, first: ${p.errors[0]}`);
     process.exitCode = failed.length > 0 ? 1 : 0;
   } finally {
     log('tearing down');

@@ -1,6 +1,9 @@
 // What a test file needs on the shared local services: its own task queue, a worker built by the
 // production factory, a client, the incident store, and config from a plain object.
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
@@ -84,6 +87,26 @@ export async function createHarness(
 
 // Worker logs (the bundler's report included) only from WARN up, so test output stays readable.
 Runtime.install({ logger: new DefaultLogger('WARN') });
+
+export interface RecordedHistory {
+  workflowId: string;
+  history: unknown;
+}
+
+export const HISTORIES_DIR = path.join(__dirname, '..', 'replay', 'histories');
+
+/**
+ * With RECORD_HISTORIES=1, saves a finished workflow's history as a replay fixture
+ * (`RECORD_HISTORIES=1 npm test`, then commit test/replay/histories).
+ */
+export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  mkdirSync(HISTORIES_DIR, { recursive: true });
+  // Replay needs the original workflow id too: child ids and the like are derived from it.
+  const fixture: RecordedHistory = { workflowId, history: JSON.parse(historyToJSON(history)) };
+  writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(fixture, null, 1)}\n`);
+}
 
 /** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */
 export async function eventually<T>(

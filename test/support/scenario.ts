@@ -52,20 +52,27 @@ export class World {
     ]);
   }
 
-  /** A command that appends a line to a file, so a test can count how often an action ran. */
-  marker(name: string, sleepMs = 0): { argv: string[]; file: string; count(): number } {
+  /**
+   * A command that writes "started" to a file at once and "ran" when done (after sleepMs), so a
+   * test can tell it began and count how often it took effect.
+   */
+  marker(name: string, sleepMs = 0): { argv: string[]; file: string; started(): number; count(): number } {
     const file = path.join(this.dir, `${name}.log`);
-    const script = `setTimeout(() => require('fs').appendFileSync(process.argv[1], 'ran\\n'), ${sleepMs})`;
+    const script = `const fs = require('fs'); fs.appendFileSync(process.argv[1], 'started\\n'); setTimeout(() => fs.appendFileSync(process.argv[1], 'ran\\n'), ${sleepMs})`;
+    const lines = (word: string) => {
+      try {
+        return readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((l) => l === word).length;
+      } catch {
+        return 0;
+      }
+    };
     return {
       argv: [process.execPath, '-e', script, file],
       file,
-      count: () => {
-        try {
-          return readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
-        } catch {
-          return 0;
-        }
-      },
+      started: () => lines('started'),
+      count: () => lines('ran'),
     };
   }
 

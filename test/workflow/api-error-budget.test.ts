@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { DecisionRefused } from '../../client/incidents';
 import { stateQuery, type AlertEvent, type IncidentState, type RunbookResult } from '../../workflows/definitions';
-import { createHarness, eventually, type Harness } from '../support/harness';
+import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -155,6 +155,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
     assert.equal(rollbackMarker.count(), 1, 'the rollback ran exactly once');
+    await recordHistory(h.client, handle.workflowId, 'deployment-regression-approved');
 
     const final = await state(handle);
     assert.equal(final.steps.find((x) => x.id === 'validate-error-ratio')?.status, 'done');
@@ -236,6 +237,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     await decide(handle, 'manual-mitigation', 'done');
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
+    await recordHistory(h.client, handle.workflowId, 'rejected-then-manual');
   });
 
   test('approval deadline: pages the next tier, keeps waiting, then takes the decision', async () => {
@@ -275,6 +277,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     await decide(handle, 'circuit-breaker-queue', 'approve');
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
+    await recordHistory(h.client, handle.workflowId, 'validation-failed-next-mitigation');
     const final = await state(handle);
     assert.deepEqual(
       final.mitigations.map((m) => [m.step, m.status]),
@@ -309,6 +312,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
       await assert.rejects(handle.result());
       const { rows } = await h.pool.query("SELECT enabled FROM feature_flags WHERE feature = 'degraded_mode'");
       assert.equal(rows[0].enabled, false, 'cancel undid the temporary mitigation');
+      await recordHistory(h.client, handle.workflowId, 'degraded-mode-cancelled');
       const final = await state(handle);
       assert.equal(final.status, 'cancelled');
       assert.equal(final.mitigations[0].status, 'undone');
@@ -391,6 +395,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
     assert.match(result.resolution, /resolved before any mitigation/);
+    await recordHistory(h.client, handle.workflowId, 'alert-resolved-withdrawn');
     const final = await state(handle);
     assert.equal(final.alerts.length, 1, 'the re-fired alert is the same alert');
     assert.equal(final.alerts[0].status, 'resolved');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import { stateQuery, type IncidentState } from '../../workflows/definitions';
-import { createHarness, eventually, requireEnv, type Harness } from '../support/harness';
+import { createHarness, eventually, recordHistory, requireEnv, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -27,7 +27,11 @@ class WorkerProcess {
     const keep = (b: Buffer) => (this.output += b.toString());
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);
-    await eventually('the worker to poll', async () => (this.output.includes('worker polling') ? true : undefined), 60_000);
+    await eventually(
+      'the worker to poll',
+      async () => (this.output.includes('worker polling') ? true : undefined),
+      60_000,
+    );
     return this;
   }
 
@@ -102,10 +106,7 @@ describe('crash safety', { skip: needs(PROMETHEUS) }, () => {
 
     await until('the rollback approval', (s) => s.pendingApprovals.some((p) => p.step === 'rollback-deploy'));
     await h.incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'approve', by: 'alice' });
-    await eventually('the rollback intent', async () => {
-      const { rows } = await h.pool.query('SELECT outcome FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
-      return rows.length === 1 && rows[0].outcome === null ? true : undefined;
-    });
+    await eventually('the rollback command to start', async () => (rollback.started() === 1 ? true : undefined));
     await worker.kill();
 
     // The orphaned command still finishes: its effect happens, once.
@@ -118,9 +119,19 @@ describe('crash safety', { skip: needs(PROMETHEUS) }, () => {
       60_000,
     );
     assert.match(asked.pendingApprovals[0].detail ?? '', /outcome is unknown/);
-    await h.incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'done', by: 'alice', comment: 'v2 is live' });
+    await h.incidents.decide(handle.workflowId, {
+      step: 'rollback-deploy',
+      decision: 'done',
+      by: 'alice',
+      comment: 'v2 is live',
+    });
 
-    await until('the validation window', (s) => s.status === 'validating' && /check [12]\//.test(s.steps.find((x) => x.id === 'validate-error-ratio')?.note ?? ''));
+    await until(
+      'the validation window',
+      (s) =>
+        s.status === 'validating' &&
+        /check [12]\//.test(s.steps.find((x) => x.id === 'validate-error-ratio')?.note ?? ''),
+    );
     await worker.kill();
     await new Promise((r) => setTimeout(r, 3000));
     worker = await startWorker();
@@ -132,7 +143,14 @@ describe('crash safety', { skip: needs(PROMETHEUS) }, () => {
     const checks = final.steps.find((x) => x.id === 'validate-error-ratio');
     assert.equal(checks?.status, 'done');
     assert.match(checks?.note ?? '', /held for 12s/);
-    const { rows } = await h.pool.query('SELECT phase, outcome FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
-    assert.deepEqual(rows, [{ phase: 'apply', outcome: null }], 'the interrupted run stays recorded as outcome unknown');
+    const { rows } = await h.pool.query('SELECT phase, outcome FROM mitigation_runs WHERE workflow_id = $1', [
+      handle.workflowId,
+    ]);
+    assert.deepEqual(
+      rows,
+      [{ phase: 'apply', outcome: null }],
+      'the interrupted run stays recorded as outcome unknown',
+    );
+    await recordHistory(h.client, handle.workflowId, 'crash-during-rollback-and-validation');
   });
 });

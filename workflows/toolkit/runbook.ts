@@ -72,6 +72,8 @@ export class Runbook {
   private readonly seenAlerts = new Set<string>();
   private unsynced: TimelineEvent[] = [];
   private syncChain: Promise<void> = Promise.resolve();
+  private syncing = false;
+  private upserted = '';
   private alertsFiring: Set<string>;
 
   constructor(input: RunbookInput, steps: StepDef[]) {
@@ -287,15 +289,27 @@ export class Runbook {
     await CancellationScope.nonCancellable(() => this.flush());
   }
 
+  /**
+   * One store write at a time, carrying every event recorded meanwhile: the history gains one
+   * activity per batch, not per event.
+   */
   private sync(): void {
-    if (this.unsynced.length === 0) return;
-    const events = this.unsynced;
-    this.unsynced = [];
-    const snapshot = this.storeSnapshot();
-    // Outside the workflow's cancellation: a cancelled incident's record must still land.
-    this.syncChain = this.syncChain.then(() =>
-      CancellationScope.nonCancellable(() => store.syncIncident({ incident: snapshot, events })),
-    );
+    if (this.syncing || this.unsynced.length === 0) return;
+    this.syncing = true;
+    this.syncChain = (async () => {
+      while (this.unsynced.length > 0) {
+        const events = this.unsynced;
+        this.unsynced = [];
+        const incident = this.storeSnapshot();
+        // Outside the workflow's cancellation: a cancelled incident's record must still land.
+        await CancellationScope.nonCancellable(() =>
+          store.syncIncident.executeWithOptions({ summary: `record ${events.length} timeline events` }, [
+            { incident, events },
+          ]),
+        );
+      }
+      this.syncing = false;
+    })();
   }
 
   private storeSnapshot() {
@@ -387,11 +401,21 @@ export class Runbook {
 
   /** Search attributes and the Web UI's current details follow the state. */
   private refresh(): void {
-    upsertSearchAttributes([
-      { key: SA.status, value: this.state.status },
-      { key: SA.severity, value: this.state.severity },
-      { key: SA.awaitingApproval, value: this.state.pendingApprovals.length > 0 },
-    ]);
+    const attributes = {
+      status: this.state.status,
+      severity: this.state.severity,
+      awaiting: this.state.pendingApprovals.length > 0,
+    };
+    // Each upsert is a history event: only when something changed.
+    const key = JSON.stringify(attributes);
+    if (key !== this.upserted) {
+      this.upserted = key;
+      upsertSearchAttributes([
+        { key: SA.status, value: attributes.status },
+        { key: SA.severity, value: attributes.severity },
+        { key: SA.awaitingApproval, value: attributes.awaiting },
+      ]);
+    }
     setCurrentDetails(renderChecklist(this.state));
   }
 }
@@ -404,6 +428,11 @@ const MARK: Record<string, string> = {
   skipped: '[x] ~',
   failed: '[ ] ✗',
 };
+
+/** Titles and notes are text, not Markdown: `OTEL_EXPORTER_OTLP_*` must not turn italic. */
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_[\]<>#|]/g, (c) => `\\${c}`);
+}
 
 export function renderChecklist(state: IncidentState): string {
   const lines = [
@@ -422,7 +451,7 @@ export function renderChecklist(state: IncidentState): string {
       section = s.section;
       lines.push('', `### ${section}`);
     }
-    lines.push(`- ${MARK[s.status]} ${s.title}${s.note ? ` — ${s.note}` : ''}`);
+    lines.push(`- ${MARK[s.status]} ${escapeMarkdown(s.title)}${s.note ? ` — ${escapeMarkdown(s.note)}` : ''}`);
   }
   return lines.join('\n');
 }

@@ -1,0 +1,173 @@
+// The API Error Budget runbook with the document's real durations — a 15-minute validation window
+// checked every minute, a 15-minute approval deadline, a follow-up seven days later — on the
+// time-skipping test server, so they pass in seconds.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Pool } from 'pg';
+import { parseConfig } from '../../config/load';
+import { IncidentStore } from '../../activities/db/incident-store';
+import { Incidents } from '../../client/incidents';
+import { slackClient } from '../../worker/deps';
+import { buildWorker } from '../../worker/build';
+import { testServerExecutable } from '../../dev/temporal-binaries';
+import { SEARCH_ATTRIBUTES, stateQuery, type IncidentState } from '../../workflows/definitions';
+import { eventually, requireEnv } from '../support/harness';
+import { SERVICE, World } from '../support/scenario';
+import { needs, PROMETHEUS } from '../support/system';
+
+describe('document defaults on the time-skipping server', { skip: needs(PROMETHEUS) }, () => {
+  let world: World;
+  let pool: Pool;
+  let store: IncidentStore;
+  // One test server per test: a finished test can leave the server's clock held for the next.
+  let env: TestWorkflowEnvironment;
+  let incidents: Incidents;
+  let stopWorker: () => Promise<void>;
+
+  before(async () => {
+    world = await new World().start();
+    pool = new Pool({ connectionString: requireEnv('DATABASE_URL') });
+    store = IncidentStore.create(pool);
+  });
+
+  beforeEach(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: await testServerExecutable() } });
+    // The test server takes no search attributes at start: register them as an operator would.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'BOOL' ? 5 : 2])),
+    });
+    // The document's own values: no runbook parameter overrides at all.
+    const config = parseConfig({ ...world.config(), runbooks: {} }, 'test config', world.env());
+    const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
+    const workerEnv = { PATH: process.env.PATH, ...world.env() };
+    const worker = await buildWorker(
+      { config, store, telemetry: pool, env: workerEnv, slack: slackClient(workerEnv) },
+      env.nativeConnection,
+      env.namespace ?? 'default',
+      { taskQueue },
+    );
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+    };
+    incidents = Incidents.create(env.client as Client, config, taskQueue);
+  });
+
+  afterEach(async () => {
+    await stopWorker?.();
+    await env?.teardown();
+  });
+
+  after(async () => {
+    await world?.stop();
+    await pool?.end();
+  });
+
+  async function open(environment: string) {
+    // The server's clock runs ahead of the wall clock once time has been skipped.
+    const now = new Date(await env.currentTimeMs()).toISOString();
+    await store.addChange({ service: SERVICE, environment, kind: 'deploy', version: 'v7', at: now });
+    const started = await incidents.start({
+      runbook: 'api-error-budget',
+      key: environment,
+      service: SERVICE,
+      environment,
+      source: 'manual',
+      startedBy: 'test',
+    });
+    return env.client.workflow.getHandle(started.workflowId);
+  }
+
+  async function pending(handle: { query: (q: typeof stateQuery) => Promise<IncidentState> }, step: string) {
+    return eventually(`the approval of ${step}`, async () => {
+      const s = await handle.query(stateQuery);
+      return s.pendingApprovals.some((p) => p.step === step) ? s : undefined;
+    });
+  }
+
+  test('the 15-minute window is held at one check a minute, then the 7-day follow-up reminds #oncall', async () => {
+    world.api.errorRates = {};
+    const environment = `ts-${randomUUID().slice(0, 6)}`;
+    const handle = await open(environment);
+    const s = await pending(handle, 'rollback-deploy');
+    assert.equal(s.params.validationWindow, '15m');
+    assert.equal(s.params.validationThreshold, 0.002);
+    assert.equal(s.params.followUpAfter, '7d');
+    // An update holds the clock: send it, then let time run (sdk-typescript #1549).
+    await incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'reject', by: 'alice' });
+    await eventually('the manual step', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.some((p) => p.step === 'manual-mitigation') ? true : undefined,
+    );
+    await incidents.decide(handle.workflowId, { step: 'manual-mitigation', decision: 'done', by: 'alice' });
+    const started = Date.now();
+    const result = (await handle.result()) as { status: string };
+    assert.equal(result.status, 'resolved');
+    const final = await handle.query(stateQuery);
+    assert.match(final.steps.find((x) => x.id === 'validate-error-ratio')!.note!, /held for 15m/);
+    const checks = (await handle.fetchHistory()).events!.filter(
+      (e) =>
+        e.timerStartedEventAttributes &&
+        /check \d+\/15 of the 15m window/.test(
+          e.userMetadata?.summary?.data ? Buffer.from(e.userMetadata.summary.data).toString() : '',
+        ),
+    );
+    assert.equal(checks.length, 15, 'one timer a minute for the whole window');
+
+    const { runId } = await handle.describe();
+    const followUp = env.client.workflow.getHandle(`followup/${handle.workflowId}/${runId}`);
+    const tasks = (await followUp.result()) as string[];
+    assert.ok(tasks.some((t) => t.startsWith('Add regression/unit tests')));
+    const describe = await followUp.describe();
+    const waitedDays = (describe.closeTime!.getTime() - describe.startTime.getTime()) / 86_400_000;
+    assert.ok(waitedDays >= 7 && waitedDays < 7.01, `the follow-up waited ${waitedDays} days`);
+    assert.ok(Date.now() - started < 60_000, 'seven days passed in seconds');
+    assert.ok(world.slack.in('#oncall').some((t) => t.startsWith('Follow-up due') && t.includes(handle.workflowId)));
+    const { rows } = await pool.query('SELECT task, reminded_at FROM follow_ups WHERE workflow_id = $1', [
+      handle.workflowId,
+    ]);
+    assert.ok(rows.length >= 1 && rows.every((r) => r.reminded_at !== null));
+  });
+
+  test('an approval left alone pages every 15 minutes, next tier after the first, and keeps waiting', async () => {
+    const environment = `ts-${randomUUID().slice(0, 6)}`;
+    const handle = await open(environment);
+    // Read the request from the incident store: a query would hold the test server's clock.
+    const requested = await eventually('the approval request in the timeline', async () => {
+      const { rows } = await pool.query(
+        `SELECT data FROM incident_events WHERE workflow_id = $1 AND kind = 'approval_requested' AND step = 'rollback-deploy'`,
+        [handle.workflowId],
+      );
+      return rows.length ? Date.parse(rows[0].data.requestedAt) : undefined;
+    });
+    // Awaiting the result lets the server skip time; any other call to it, a query included, holds
+    // the clock, so watch the pages arrive at PagerDuty instead, then cancel.
+    const outcome = handle.result().catch((err: Error) => err);
+    const paged = () => world.pagerduty.events.filter((e) => e.dedup_key === handle.workflowId).length;
+    await eventually('three pages', async () => (paged() >= 3 ? true : undefined));
+    await handle.cancel();
+    assert.ok((await outcome) instanceof Error, 'cancelled while still waiting for a human');
+    // When each page went out, by the workflow's own clock.
+    const pages = (await handle.fetchHistory())
+      .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'escalate')
+      .map(
+        (e) => (Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) - requested) / 60_000,
+      );
+    assert.ok(pages.length >= 3);
+    pages.slice(0, 3).forEach((minutes, i) => {
+      assert.ok(
+        minutes >= 15 * (i + 1) && minutes < 15 * (i + 1) + 0.5,
+        `page ${i + 1} came ${minutes} minutes after the request`,
+      );
+    });
+    assert.ok(world.pagerduty.events.some((e) => e.dedup_key === handle.workflowId && e.event_action === 'trigger'));
+    assert.ok(
+      world.slack.in('#incident-secondary').some((t) => t.includes(handle.workflowId)),
+      'later pages go to the next tier',
+    );
+  });
+});
