@@ -21,7 +21,8 @@ export class World {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'runbooks-world-'));
   redisUrl?: string;
 
-  async start(): Promise<this> {
+  /** `alerting`: alert rules and the Alertmanager that Prometheus sends them to. */
+  async start(alerting?: { rules: string; alertmanagerUrl: string }): Promise<this> {
     await Promise.all([
       this.slack.listen(),
       this.pagerduty.listen(),
@@ -31,7 +32,11 @@ export class World {
     ]);
     await this.api.start();
     this.api.startTraffic(40);
-    await this.prometheus.start({ target: this.api.url, labels: { service: SERVICE, environment: 'prod' } });
+    await this.prometheus.start({
+      target: this.api.url,
+      labels: { service: SERVICE, environment: 'prod' },
+      ...alerting,
+    });
     // Redis is a real dependency when this machine runs one; otherwise the check says "not configured".
     this.redisUrl = await redisInfo('redis://127.0.0.1:6379', 1000).then(
       () => 'redis://127.0.0.1:6379',
