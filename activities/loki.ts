@@ -27,7 +27,7 @@ export interface ErrorLogSummary {
 
 export interface SpikeReport {
   lines: number;
-  perMinute: number[];
+  perBucket: number[];
   median: number;
   peak: number;
   spike: boolean;
@@ -132,21 +132,24 @@ export function createLokiActivities({ config }: Deps) {
       }, query);
     },
 
-    /** Error lines per minute over a window; a minute above factor × the median is a new spike. */
-    async logSpikes(input: Scope & { startMs: number; endMs: number; factor: number }): Promise<Observed<SpikeReport>> {
+    /** Error lines per bucket over a window; a bucket above factor × the median is a new spike. */
+    async logSpikes(
+      input: Scope & { startMs: number; endMs: number; bucketMs: number; factor: number },
+    ): Promise<Observed<SpikeReport>> {
       if (!loki.url) return notConfigured;
       const query = errorQuery(input);
       return observe(async () => {
         const lines = await queryLines(query, input.startMs, input.endMs, 5000);
-        const minutes = Math.max(1, Math.ceil((input.endMs - input.startMs) / 60_000));
-        const perMinute = new Array<number>(minutes).fill(0);
-        for (const l of lines) perMinute[Math.min(minutes - 1, Math.floor((l.ts - input.startMs) / 60_000))] += 1;
-        const sorted = [...perMinute].sort((a, b) => a - b);
+        const buckets = Math.max(1, Math.ceil((input.endMs - input.startMs) / input.bucketMs));
+        const perBucket = new Array<number>(buckets).fill(0);
+        for (const l of lines)
+          perBucket[Math.min(buckets - 1, Math.max(0, Math.floor((l.ts - input.startMs) / input.bucketMs)))] += 1;
+        const sorted = [...perBucket].sort((a, b) => a - b);
         const median = sorted[Math.floor(sorted.length / 2)];
         const peak = sorted[sorted.length - 1];
-        // A minute of a handful of lines is noise, not a spike.
+        // A bucket of a handful of lines is noise, not a spike.
         const spike = peak >= 5 && peak > input.factor * Math.max(median, 1);
-        return { lines: lines.length, perMinute, median, peak, spike };
+        return { lines: lines.length, perBucket, median, peak, spike };
       }, query);
     },
   };

@@ -56,7 +56,8 @@ async function main(): Promise<number> {
   try {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+      // A hung test fails after 5 minutes instead of holding CI.
+      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
       { env, stdio: 'inherit', cwd: PROJECT_ROOT },
     );
     return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));

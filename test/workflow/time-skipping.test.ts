@@ -1,6 +1,7 @@
 // The API Error Budget runbook with the document's real durations — a 15-minute validation window
-// checked every minute, a 15-minute approval deadline, a follow-up seven days later — on the
-// time-skipping test server, so they pass in seconds.
+// checked every minute, a follow-up seven days later — on the time-skipping test server, so they
+// pass in seconds. (Approval deadlines are tested on the dev server: while the test server skips
+// freely it also expires running activities' timeouts, which makes a waiting runbook flaky here.)
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -131,43 +132,5 @@ describe('document defaults on the time-skipping server', { skip: needs(PROMETHE
       handle.workflowId,
     ]);
     assert.ok(rows.length >= 1 && rows.every((r) => r.reminded_at !== null));
-  });
-
-  test('an approval left alone pages every 15 minutes, next tier after the first, and keeps waiting', async () => {
-    const environment = `ts-${randomUUID().slice(0, 6)}`;
-    const handle = await open(environment);
-    // Read the request from the incident store: a query would hold the test server's clock.
-    const requested = await eventually('the approval request in the timeline', async () => {
-      const { rows } = await pool.query(
-        `SELECT data FROM incident_events WHERE workflow_id = $1 AND kind = 'approval_requested' AND step = 'rollback-deploy'`,
-        [handle.workflowId],
-      );
-      return rows.length ? Date.parse(rows[0].data.requestedAt) : undefined;
-    });
-    // Awaiting the result lets the server skip time; any other call to it, a query included, holds
-    // the clock, so watch the pages arrive at PagerDuty instead, then cancel.
-    const outcome = handle.result().catch((err: Error) => err);
-    const paged = () => world.pagerduty.events.filter((e) => e.dedup_key === handle.workflowId).length;
-    await eventually('three pages', async () => (paged() >= 3 ? true : undefined));
-    await handle.cancel();
-    assert.ok((await outcome) instanceof Error, 'cancelled while still waiting for a human');
-    // When each page went out, by the workflow's own clock.
-    const pages = (await handle.fetchHistory())
-      .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'escalate')
-      .map(
-        (e) => (Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) - requested) / 60_000,
-      );
-    assert.ok(pages.length >= 3);
-    pages.slice(0, 3).forEach((minutes, i) => {
-      assert.ok(
-        minutes >= 15 * (i + 1) && minutes < 15 * (i + 1) + 0.5,
-        `page ${i + 1} came ${minutes} minutes after the request`,
-      );
-    });
-    assert.ok(world.pagerduty.events.some((e) => e.dedup_key === handle.workflowId && e.event_action === 'trigger'));
-    assert.ok(
-      world.slack.in('#incident-secondary').some((t) => t.includes(handle.workflowId)),
-      'later pages go to the next tier',
-    );
   });
 });

@@ -314,7 +314,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     }
     return rb.step('validate-logs', async () => {
       const spikes = await act.logSpikes.executeWithOptions({ summary: 'new error spikes in logs?' }, [
-        { ...scope, startMs: from, endMs: Date.now(), factor: p.logSpikeFactor },
+        { ...scope, startMs: from, endMs: Date.now(), bucketMs: toMs(p.validationInterval), factor: p.logSpikeFactor },
       ]);
       if (!spikes.available) {
         rb.note('validate-logs', `logs unavailable (${spikes.reason}): judged on the error ratio alone`);
@@ -323,11 +323,14 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       if (spikes.data.spike) {
         rb.fail(
           'validate-logs',
-          `new error spike: ${spikes.data.peak} lines in a minute (median ${spikes.data.median})`,
+          `new error spike: ${spikes.data.peak} lines in ${formatMs(toMs(p.validationInterval))} (median ${spikes.data.median})`,
         );
         return false;
       }
-      rb.note('validate-logs', `${spikes.data.lines} error lines, peak ${spikes.data.peak}/min, no spike`);
+      rb.note(
+        'validate-logs',
+        `${spikes.data.lines} error lines, peak ${spikes.data.peak} per ${formatMs(toMs(p.validationInterval))}, no spike`,
+      );
       return true;
     });
   }

@@ -1,0 +1,140 @@
+// The `runbook` CLI as a user runs it: a separate process reaching Temporal the way the worker
+// does, with --json giving exactly one JSON document.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PROJECT_ROOT } from '../../dev/temporal-binaries';
+import type { ConfigInput } from '../../config/schema';
+import type { IncidentState } from '../../workflows/definitions';
+import { createHarness, eventually, requireEnv, type Harness } from '../support/harness';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'runbooks-cli-'));
+
+describe('runbook CLI', () => {
+  let h: Harness;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    const config: ConfigInput = {
+      responders: [{ name: 'alice', tokenSha256: 'a'.repeat(64), roles: ['oncall'] }],
+      actions: { 'rollback-deploy': { run: [process.execPath, '-e', 'process.exit(0)'] } },
+    };
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+    h = await createHarness('cli', config);
+    await h.startWorker();
+    env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
+      RUNBOOKS_CONFIG: path.join(dir, 'config.json'),
+      RUNBOOKS_TASK_QUEUE: h.taskQueue,
+    };
+  });
+
+  after(async () => {
+    await h?.close();
+  });
+
+  function runbook(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(PROJECT_ROOT, 'bin/runbook'), ...args],
+        { env, cwd: dir },
+        (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+  }
+
+  test('start, list, status, approve, and refusals with their exit codes', async () => {
+    const key = `cli-${randomUUID().slice(0, 6)}`;
+    await h.store.addChange({ service: 'api', environment: key, kind: 'deploy', at: new Date().toISOString() });
+    const started = await runbook(
+      'start',
+      'api-error-budget',
+      '--key',
+      key,
+      '--environment',
+      key,
+      '--param',
+      'approvalDeadline=1h',
+      '--json',
+    );
+    assert.equal(started.code, 0, started.stderr);
+    const out = JSON.parse(started.stdout) as { workflowId: string; runbook: string; outcome: string };
+    assert.equal(out.workflowId, `incident/api-error-budget/${key}`);
+    assert.equal(out.runbook, 'api-error-budget');
+    assert.equal(out.outcome, 'started');
+
+    const state = await eventually('the approval in `runbook status --json`', async () => {
+      const s = await runbook('status', out.workflowId, '--json');
+      const parsed = JSON.parse(s.stdout) as IncidentState;
+      return parsed.pendingApprovals.length ? parsed : undefined;
+    });
+    assert.equal(state.params.approvalDeadline, '1h', '--param reached the workflow');
+    assert.equal(state.environment, key);
+
+    const listed = await eventually('the incident in `runbook list --open --json`', async () => {
+      const l = JSON.parse((await runbook('list', '--open', '--json')).stdout) as {
+        workflowId: string;
+        status: string;
+        severity: string;
+        runbook: string;
+      }[];
+      return l.find((i) => i.workflowId === out.workflowId && i.status === 'awaiting_approval');
+    });
+    assert.equal(listed.runbook, 'api-error-budget');
+    assert.equal(listed.severity, 'P2');
+
+    const text = await runbook('status', out.workflowId);
+    assert.match(text.stdout, /WAITING: rollback-deploy/);
+
+    const forbidden = await runbook('approve', out.workflowId, 'rollback-deploy', '--by', 'mallory');
+    assert.equal(forbidden.code, 1);
+    assert.match(forbidden.stderr, /refused \(403\)/);
+    const approved = await runbook('approve', out.workflowId, 'rollback-deploy', '--by', 'alice', '--comment', 'go');
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, /approve accepted for rollback-deploy by alice/);
+    const again = await runbook('reject', out.workflowId, 'rollback-deploy', '--by', 'alice');
+    assert.match(again.stderr, /refused \(409\)/);
+    await h.client.workflow.getHandle(out.workflowId).cancel();
+  });
+
+  test('usage errors exit 2 and name the problem', async () => {
+    const unknown = await runbook('start', 'no-such-runbook');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown runbook "no-such-runbook"/);
+    const badParam = await runbook('start', 'api-error-budget', '--param', 'validationWindow=soon');
+    assert.equal(badParam.code, 1);
+    assert.match(badParam.stderr, /validationWindow/);
+    assert.equal((await runbook('decide', 'x', 'y', 'maybe', '--by', 'a')).code, 2);
+  });
+
+  test('docs renders every runbook id in the catalogue template, without any service', async () => {
+    const out = path.join(dir, 'docs');
+    const res = await runbook('docs', '--out', out);
+    assert.equal(res.code, 0, res.stderr);
+    const files = readdirSync(out).sort();
+    assert.equal(files.length, 14);
+    const doc = readFileSync(path.join(out, 'api-error-budget.md'), 'utf8');
+    for (const section of [
+      'Overview',
+      'Symptoms',
+      'Immediate Actions',
+      'Investigation Steps',
+      'Resolution Steps',
+      'Prevention',
+      'Escalation',
+    ]) {
+      assert.match(doc, new RegExp(`^## ${section}$`, 'm'));
+    }
+    assert.match(doc, /Pause automated deploys if within the release window/);
+    assert.match(doc, /`validationWindow` \| `15m`/);
+  });
+});

@@ -1,0 +1,174 @@
+// Policies around the steps: deploys paused inside a release window and resumed after, a
+// pre-approved mitigation that runs without a human, decisions by signal (the Web UI's
+// "Send Signal"), and a new error spike in the logs failing validation.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { decisionSignal, stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { createHarness, eventually, type Harness } from '../support/harness';
+import { SERVICE, World } from '../support/scenario';
+import { needs, PROMETHEUS } from '../support/system';
+
+const ALL_DAY = { days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const, start: '00:00', end: '23:59' };
+
+describe('policies', { skip: needs(PROMETHEUS) }, () => {
+  let world: World;
+  let h: Harness;
+
+  before(async () => {
+    world = await new World().start();
+    h = await createHarness(
+      'policies',
+      world.config({
+        responders: [
+          { name: 'alice', tokenSha256: 'a'.repeat(64), roles: ['oncall'] },
+          { name: 'bob', tokenSha256: 'b'.repeat(64), roles: ['viewer'] },
+        ],
+        approvals: { defaultRoles: ['oncall'], stepRoles: {}, preApproved: ['raise-concurrency'] },
+        releaseWindows: [{ ...ALL_DAY, days: [...ALL_DAY.days], utcOffsetMinutes: 0 }],
+        actions: {
+          'pause-deploys': {
+            flag: { feature: 'automated_deploys', enabled: false },
+            undoFlag: { feature: 'automated_deploys', enabled: true },
+          },
+          'raise-concurrency': {
+            flag: { feature: 'api_concurrency_limit', enabled: true, value: 'raised' },
+            undoFlag: { feature: 'api_concurrency_limit', enabled: true, value: 'default' },
+          },
+        },
+      }),
+      world.env(),
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    await world?.stop();
+  });
+
+  const flag = async (feature: string) =>
+    (await h.pool.query('SELECT enabled, value FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
+      { enabled: boolean; value: string | null } | undefined;
+
+  async function open(environment: string) {
+    const started = await h.incidents.start({
+      runbook: 'api-error-budget',
+      key: environment,
+      service: SERVICE,
+      environment,
+      source: 'manual',
+      startedBy: 'test',
+    });
+    return h.client.workflow.getHandle(started.workflowId);
+  }
+
+  test('inside the release window deploys pause; a pre-approved mitigation runs alone; both are undone after validation', async () => {
+    const env = `policy-${randomUUID().slice(0, 6)}`;
+    world.api.errorRates = {};
+    world.errorLogs(env, '429 Too Many Requests: concurrency limit reached');
+    const handle = await open(env);
+    await eventually('deploys paused', async () =>
+      (await flag('automated_deploys'))?.enabled === false ? true : undefined,
+    );
+    await eventually('concurrency raised', async () =>
+      (await flag('api_concurrency_limit'))?.value === 'raised' ? true : undefined,
+    );
+    const result = (await handle.result()) as RunbookResult;
+    assert.equal(result.status, 'resolved');
+    const s = await handle.query(stateQuery);
+    assert.equal(s.diagnosis?.primary, 'rate_limiting');
+    assert.match(s.steps.find((x) => x.id === 'pause-deploys')!.note!, /sun,mon/);
+    assert.deepEqual(
+      s.mitigations.map((m) => [m.step, m.status]),
+      [
+        ['pause-deploys', 'undone'],
+        ['raise-concurrency', 'undone'],
+      ],
+    );
+    assert.deepEqual(await flag('automated_deploys'), { enabled: true, value: null }, 'deploys resumed');
+    assert.equal((await flag('api_concurrency_limit'))?.value, 'default', 'concurrency back to its default');
+    const { rows } = await h.pool.query(
+      "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'pre_approved'",
+      [handle.workflowId],
+    );
+    assert.equal(rows.length, 1, 'the timeline says the policy approved it');
+  });
+
+  test('decisions by signal are checked by the same rules; a refusal is recorded and changes nothing', async () => {
+    const env = `signal-${randomUUID().slice(0, 6)}`;
+    await h.store.addChange({ service: SERVICE, environment: env, kind: 'deploy', at: new Date().toISOString() });
+    const handle = await open(env);
+    const waiting = () =>
+      eventually('the rollback approval', async () => {
+        const s = await handle.query(stateQuery);
+        return s.pendingApprovals.some((p) => p.step === 'rollback-deploy') ? s : undefined;
+      });
+    await waiting();
+    await handle.signal(decisionSignal, { step: 'rollback-deploy', decision: 'approve', by: 'bob' });
+    const refused = await eventually('the refusal in the timeline', async () => {
+      const { rows } = await h.pool.query(
+        "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'decision_refused'",
+        [handle.workflowId],
+      );
+      return rows[0]?.message as string | undefined;
+    });
+    assert.match(refused, /bob tried to approve rollback-deploy: "bob" lacks the role/);
+    assert.equal((await waiting()).pendingApprovals.length, 1, 'still waiting');
+    await handle.signal(decisionSignal, { step: 'rollback-deploy', decision: 'reject', by: 'alice' });
+    const s = await eventually('the rejection', async () => {
+      const st: IncidentState = await handle.query(stateQuery);
+      return st.mitigations.find((m) => m.step === 'rollback-deploy')?.status === 'rejected' ? st : undefined;
+    });
+    assert.equal(s.steps.find((x) => x.id === 'rollback-deploy')?.status, 'skipped');
+    const stored = await eventually('both decisions stored', async () => {
+      const { rows } = await h.pool.query(
+        'SELECT decided_by, outcome FROM decisions WHERE workflow_id = $1 ORDER BY id',
+        [handle.workflowId],
+      );
+      return rows.length >= 2 ? rows : undefined;
+    });
+    assert.deepEqual(stored, [
+      { decided_by: 'bob', outcome: 'refused' },
+      { decided_by: 'alice', outcome: 'accepted' },
+    ]);
+    await handle.cancel();
+  });
+
+  test('a new error spike in the logs during the window fails validation even when the ratio holds', async () => {
+    const env = `spike-${randomUUID().slice(0, 6)}`;
+    world.api.errorRates = {};
+    await h.store.addChange({ service: SERVICE, environment: env, kind: 'deploy', at: new Date().toISOString() });
+    const handle = await open(env);
+    await eventually('the rollback approval', async () => {
+      const s = await handle.query(stateQuery);
+      return s.pendingApprovals.some((p) => p.step === 'rollback-deploy') ? true : undefined;
+    });
+    await h.incidents.decide(handle.workflowId, { step: 'rollback-deploy', decision: 'reject', by: 'alice' });
+    await eventually('manual mitigation', async () => {
+      const s = await handle.query(stateQuery);
+      return s.pendingApprovals.some((p) => p.step === 'manual-mitigation') ? true : undefined;
+    });
+    await h.incidents.decide(handle.workflowId, { step: 'manual-mitigation', decision: 'done', by: 'alice' });
+    await eventually('the validation window', async () =>
+      (await handle.query(stateQuery)).status === 'validating' ? true : undefined,
+    );
+    // Forty error lines inside one minute of the window: a spike against a quiet median.
+    for (let i = 0; i < 40; i++) {
+      world.loki.push(
+        { service: SERVICE, environment: env },
+        JSON.stringify({ level: 'error', msg: 'TypeError in /v1/chat' }),
+        Date.now(),
+      );
+    }
+    const next = await eventually('manual mitigation again', async () => {
+      const s = await handle.query(stateQuery);
+      return s.pendingApprovals.some((p) => p.step === 'manual-mitigation') &&
+        s.steps.find((x) => x.id === 'validate-logs')?.status === 'failed'
+        ? s
+        : undefined;
+    });
+    assert.match(next.steps.find((x) => x.id === 'validate-logs')!.note!, /new error spike: 40 lines in 2s/);
+    await handle.cancel();
+  });
+});
