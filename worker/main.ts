@@ -3,7 +3,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { createPools } from '../activities/db/pools';
-import { temporalTarget } from '../client/temporal';
+import { ensureSearchAttributes } from '../client/search-attributes';
+import { connectClient, temporalTarget } from '../client/temporal';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildWorker } from './build';
 import { depsFrom } from './deps';
@@ -15,6 +16,11 @@ async function main(): Promise<void> {
   let connection: NativeConnection | undefined;
   try {
     await migrateAll(pools.store, pools.telemetry, pools.telemetryIsStore);
+    const client = await connectClient(target);
+    const registered = await ensureSearchAttributes(client.connection, target.namespace).finally(() =>
+      client.connection.close(),
+    );
+    if (registered.length) console.log(`registered search attributes: ${registered.join(', ')}`);
     connection = await NativeConnection.connect(target.connectionOptions);
     const taskQueue = process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE;
     const worker = await buildWorker(depsFrom(config, pools), connection, target.namespace, { taskQueue });

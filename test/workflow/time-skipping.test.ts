@@ -14,7 +14,8 @@ import { Incidents } from '../../client/incidents';
 import { slackClient } from '../../worker/deps';
 import { buildWorker } from '../../worker/build';
 import { testServerExecutable } from '../../dev/temporal-binaries';
-import { SEARCH_ATTRIBUTES, stateQuery, type IncidentState } from '../../workflows/definitions';
+import { stateQuery, type IncidentState } from '../../workflows/definitions';
+import { ensureSearchAttributes } from '../../client/search-attributes';
 import { eventually, requireEnv } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
@@ -36,11 +37,8 @@ describe('document defaults on the time-skipping server', { skip: needs(PROMETHE
 
   beforeEach(async () => {
     env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: await testServerExecutable() } });
-    // The test server takes no search attributes at start: register them as an operator would.
-    await env.connection.operatorService.addSearchAttributes({
-      namespace: env.namespace ?? 'default',
-      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'BOOL' ? 5 : 2])),
-    });
+    // The test server takes no search attributes at start: the worker's own registration adds them.
+    await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
     // The document's own values: no runbook parameter overrides at all.
     const config = parseConfig({ ...world.config(), runbooks: {} }, 'test config', world.env());
     const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
