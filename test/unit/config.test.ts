@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -29,6 +29,7 @@ test('a config file that is missing or not JSON says so', () => {
   assert.throws(() => loadConfig(path.join(dir, 'none.json'), {}), /cannot read config file/);
   writeFileSync(path.join(dir, 'bad.json'), '{ routes: ');
   assert.throws(() => loadConfig(path.join(dir, 'bad.json'), {}), /not valid JSON/);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('the environment lays addresses over the file', () => {
