@@ -7,6 +7,8 @@ export interface NotifyResult {
   target: string;
   delivered: string[];
   skipped: string[];
+  /** Deliveries that failed. Not thrown: a retry would repeat the ones that went through. */
+  failed: string[];
 }
 
 export interface EscalationInput {
@@ -62,7 +64,7 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     page?: { dedupKey: string; severity: string; source: string },
   ): Promise<NotifyResult> {
     const target = config.notifications[targetName];
-    const result: NotifyResult = { target: targetName, delivered: [], skipped: [] };
+    const result: NotifyResult = { target: targetName, delivered: [], skipped: [], failed: [] };
     if (!target) {
       result.skipped.push(`no notification target "${targetName}" in config`);
       return result;
@@ -74,7 +76,7 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     for (const r of await Promise.allSettled(attempts)) {
       if (r.status === 'fulfilled') result.delivered.push(r.value);
       else if (r.reason instanceof NotConfigured) result.skipped.push(r.reason.message);
-      else throw r.reason;
+      else result.failed.push((r.reason as Error).message);
     }
     return result;
   }

@@ -3,6 +3,7 @@
 import type { Deps } from './deps';
 import type { ChangeEvent, IncidentRow, TimelineEvent } from './db/incident-store';
 import type { Scope } from './prometheus';
+import { observe, type Observed } from './http';
 
 export type { TimelineEvent };
 
@@ -36,8 +37,10 @@ export function createStoreActivities({ store, config }: Deps) {
     },
 
     /** Deployments, config, secret, migration and flag changes in the window before the incident. */
-    async recentChanges(input: Scope & { fromMs: number; toMs: number }): Promise<ChangeEvent[]> {
-      return store.changesBetween(input.service, input.environment, new Date(input.fromMs), new Date(input.toMs));
+    async recentChanges(input: Scope & { fromMs: number; toMs: number }): Promise<Observed<ChangeEvent[]>> {
+      return observe(() =>
+        store.changesBetween(input.service, input.environment, new Date(input.fromMs), new Date(input.toMs)),
+      );
     },
 
     /** Whether now falls inside a configured release window (automated deploys are then paused). */

@@ -18,9 +18,15 @@ const TEMPORARY = new Set(['degraded-mode', 'replica-failover', 'raise-concurren
 /** Causes that expose a systemic issue (missing retries, poor backoff) and so get a design review. */
 const SYSTEMIC = new Set(['third_party_outage', 'rate_limiting', 'database_errors']);
 
+// Diagnostics report an unreachable source as a finding rather than throw, so a few attempts do.
 const act = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+// Writes that must land: retried until the store is back.
+const record = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', maximumInterval: '1m' },
 });
 
 export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetParams>>): Promise<RunbookResult> {
@@ -41,7 +47,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
           text: `:eyes: Acknowledged: ${input.alert?.alertname ?? 'API error rate'} on ${input.service} (${input.environment}). Runbook api-error-budget is diagnosing: ${workflowInfo().workflowId}`,
         },
       ]);
-      rb.note('acknowledge', sent.delivered.join(', ') || `not sent: ${sent.skipped.join('; ')}`);
+      rb.note('acknowledge', sent.delivered.join(', ') || `not sent: ${[...sent.failed, ...sent.skipped].join('; ')}`);
     });
     await rb.step('capture-start', async () => {
       const since = input.alert?.startsAt ?? rb.state.startedAt;
@@ -148,10 +154,20 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       return { dependencies: deps, providers: prov };
     });
     const changes = await rb.step('recent-changes', async () => {
-      const c = await act.recentChanges.executeWithOptions(
+      const r = await act.recentChanges.executeWithOptions(
         { summary: `changes in the past ${formatMs(toMs(p.recentChangesWindow))}` },
         [{ ...scope, fromMs: startedMs - toMs(p.recentChangesWindow), toMs: startedMs }],
       );
+      if (!r.available) {
+        rb.finding({
+          step: 'recent-changes',
+          level: 'unavailable',
+          summary: `change events unavailable: ${r.reason}`,
+          evidence: null,
+        });
+        return [];
+      }
+      const c = r.data;
       rb.finding({
         step: 'recent-changes',
         level: c.length ? 'warning' : 'info',
@@ -246,7 +262,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         resolution,
         followUps,
       };
-      await act.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
+      await record.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
         {
           workflowId: workflowInfo().workflowId,
           runId: workflowInfo().runId,
@@ -361,7 +377,12 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
             text: `Degraded mode is on for ${input.service} (${input.environment}) during a third-party outage. Some features are bypassed until the provider recovers.`,
           },
         ]);
-        rb.record('notified', `customer success: ${sent.delivered.join(', ') || sent.skipped.join('; ')}`, sent, step);
+        rb.record(
+          'notified',
+          `customer success: ${sent.delivered.join(', ') || [...sent.failed, ...sent.skipped].join('; ')}`,
+          sent,
+          step,
+        );
       };
     }
     return undefined;

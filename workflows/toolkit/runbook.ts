@@ -47,7 +47,7 @@ const store = proxyActivities<ReturnType<typeof createActivities>>({
 
 const notify = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 5, initialInterval: '2s' },
+  retry: { initialInterval: '2s', maximumInterval: '1m' },
 });
 
 interface Waiter {
@@ -256,8 +256,7 @@ export class Runbook {
 
   /** Pages the next tier and says so in the timeline. */
   async escalate(reason: string, level: number): Promise<void> {
-    this.record('escalated', reason, { level });
-    await notify.escalate({
+    const sent = await notify.escalate({
       incidentId: this.state.incidentId,
       workflowId: this.workflowId,
       runbook: this.state.runbook,
@@ -267,6 +266,8 @@ export class Runbook {
       reason,
       level,
     });
+    const failed = sent.failed.length ? `; FAILED: ${sent.failed.join('; ')}` : '';
+    this.record('escalated', `${reason} → ${sent.delivered.join(', ') || 'nobody paged'}${failed}`, { level, ...sent });
   }
 
   mitigation(step: string, temporary: boolean): MitigationState {
