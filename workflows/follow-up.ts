@@ -1,10 +1,10 @@
 // A follow-up reminder that outlives the incident: started as an abandoned child, it sleeps
 // until the follow-up is due, then reminds the owners and records it.
 import { proxyActivities, sleep } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
+import type { Activities } from '../activities';
 import { formatMs } from './toolkit/duration';
 
-const { remindFollowUp } = proxyActivities<ReturnType<typeof createActivities>>({
+const { remindFollowUp } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '10s', maximumInterval: '10m' },
 });

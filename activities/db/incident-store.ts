@@ -229,27 +229,6 @@ export class IncidentStore {
     ]);
   }
 
-  async timeline(workflowId: string): Promise<TimelineEvent[]> {
-    const { rows } = await this.pool.query<{
-      seq: number;
-      at: Date;
-      kind: string;
-      step: string | null;
-      message: string;
-      data: unknown;
-    }>('SELECT seq, at, kind, step, message, data FROM incident_events WHERE workflow_id = $1 ORDER BY at, seq', [
-      workflowId,
-    ]);
-    return rows.map((r) => ({
-      seq: r.seq,
-      at: r.at.toISOString(),
-      kind: r.kind,
-      step: r.step ?? undefined,
-      message: r.message,
-      data: r.data,
-    }));
-  }
-
   /** Records the intent to run an action; false when a run for this workflow + step + phase exists. */
   async claimMitigationRun(
     workflowId: string,

@@ -2,7 +2,7 @@
 // Follows the document section by section: immediate actions, diagnostics, mitigation,
 // validation, post-incident tasks.
 import { ParentClosePolicy, isCancellation, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
-import type { createActivities } from '../../activities';
+import type { Activities } from '../../activities';
 import type { DecisionInput, RunbookInput, RunbookResult } from '../definitions';
 import { followUpReminder } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
@@ -19,12 +19,12 @@ const TEMPORARY = new Set(['degraded-mode', 'replica-failover', 'raise-concurren
 const SYSTEMIC = new Set(['third_party_outage', 'rate_limiting', 'database_errors']);
 
 // Diagnostics report an unreachable source as a finding rather than throw, so a few attempts do.
-const act = proxyActivities<ReturnType<typeof createActivities>>({
+const act = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 // Writes that must land: retried until the store is back.
-const record = proxyActivities<ReturnType<typeof createActivities>>({
+const record = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '2s', maximumInterval: '1m' },
 });

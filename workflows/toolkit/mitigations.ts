@@ -1,14 +1,14 @@
 // Mitigations: each waits for approval (unless the policy pre-approves it), runs its configured
 // action at most once, and, when temporary, is registered with its undo.
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
-import type { createActivities } from '../../activities';
+import type { Activities } from '../../activities';
 import type { ActionOutcome } from '../../activities/actions';
 import type { Runbook } from './runbook';
 
 // Retries are safe: the action records its intent before it runs, so a retry after a crash finds
 // the intent and answers "outcome unknown" rather than running the command again. The heartbeat
 // timeout is what notices a dead worker.
-const actions = proxyActivities<ReturnType<typeof createActivities>>({
+const actions = proxyActivities<Activities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', maximumInterval: '1m' },

@@ -10,7 +10,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../../activities';
+import type { Activities } from '../../activities';
 import type { TimelineEvent } from '../../activities/store';
 import {
   alertSignal,
@@ -39,13 +39,13 @@ export interface StepDef {
   kind: StepKind;
 }
 
-const store = proxyActivities<ReturnType<typeof createActivities>>({
+const store = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   // The store may be down; the runbook goes on and its record lands when it is back.
   retry: { initialInterval: '1s', maximumInterval: '1m', backoffCoefficient: 2 },
 });
 
-const notify = proxyActivities<ReturnType<typeof createActivities>>({
+const notify = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '2s', maximumInterval: '1m' },
 });
