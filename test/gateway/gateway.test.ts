@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { IncidentStore } from '../../activities/db/incident-store';
 import { createGateway } from '../../client/gateway/server';
+import { Incidents } from '../../client/incidents';
 import { stateQuery } from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
@@ -311,6 +312,41 @@ describe('gateway', () => {
     assert.ok(refused.rows.length >= 3, 'refused decisions are recorded');
     assert.ok(refused.rows.some((r) => r.decided_by === 'bob' && /lacks the role/.test(r.reason)));
     await handle.cancel();
+  });
+
+  test('a decision no worker answers in time: 503 saying so', async () => {
+    // An incident on a queue no worker polls: the update cannot be delivered.
+    const idle = Incidents.create(h.client, h.config, `${h.taskQueue}-idle`);
+    const started = await idle.start({
+      runbook: 'api-error-budget',
+      service: 'api',
+      environment: 'idle',
+      source: 'manual',
+      startedBy: 'test',
+    });
+    const gw = createGateway({
+      client: h.client,
+      config: h.config,
+      store: h.store,
+      taskQueue: h.taskQueue,
+      decisionTimeoutMs: 1500,
+      log: () => undefined,
+    });
+    await new Promise<void>((r) => gw.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(gw.address() as AddressInfo).port}/incidents/${encodeURIComponent(started.workflowId)}/decisions`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ALICE}` },
+        body: JSON.stringify({ step: 'rollback-deploy', decision: 'approve', by: 'alice' }),
+      });
+      assert.equal(res.status, 503);
+      assert.match(((await res.json()) as { error: string }).error, /no worker answered/);
+    } finally {
+      gw.closeAllConnections();
+      await new Promise((r) => gw.close(r));
+      await h.client.workflow.getHandle(started.workflowId).terminate('test done');
+    }
   });
 
   test('health and readiness', async () => {
