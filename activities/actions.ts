@@ -14,6 +14,8 @@ export interface ActionRequest {
   step: string;
   phase: 'apply' | 'undo';
   by: string;
+  /** Fills `{name}` in the action's argv and flag (runbook parameters, the diagnosed feature). */
+  vars?: Record<string, string>;
 }
 
 export interface ActionOutcome {
@@ -59,24 +61,66 @@ function runCommand(argv: string[], action: ActionConfig, env: NodeJS.ProcessEnv
   });
 }
 
-async function setFlag(telemetry: Pool, flag: NonNullable<ActionConfig['flag']>, by: string): Promise<CommandResult> {
+type FlagChange = NonNullable<ActionConfig['flag']>;
+
+function fillVars<T>(value: T, vars: Record<string, string>): T {
+  const fill = (text: string) => text.replace(/\{(\w+)\}/g, (m, name: string) => vars[name] ?? m);
+  if (typeof value === 'string') return fill(value) as T;
+  if (Array.isArray(value)) return value.map((v) => fillVars(v, vars)) as T;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillVars(v, vars)])) as T;
+  return value;
+}
+
+/** Who changed a flag, naming the incident and step, so a retry can tell the change took effect. */
+function flagAuthor(req: ActionRequest): string {
+  return `${req.by} via ${req.workflowId} ${req.step}/${req.phase}`;
+}
+
+async function setFlag(telemetry: Pool, flag: FlagChange, author: string): Promise<CommandResult> {
+  const shown = `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}`;
+  if (flag.whenLastHourCostAbove !== undefined) {
+    const cap = Number(flag.whenLastHourCostAbove);
+    if (!Number.isFinite(cap)) return { exitCode: 2, output: `cost cap "${flag.whenLastHourCostAbove}" is not a number` };
+    // The seed's cost-cap statement: the row changes only while the last hour's spend is above the cap.
+    const { rows } = await telemetry.query<{ spend: string; changed: string }>(
+      `WITH spend AS (
+         SELECT coalesce(sum(cost_usd), 0) AS s FROM inference_events WHERE created_at > now() - interval '1 hour'
+       ), changed AS (
+         UPDATE feature_flags SET enabled = $2, updated_at = now(), updated_by = $4
+         WHERE feature = $1 AND (SELECT s FROM spend) > $3 RETURNING 1
+       )
+       SELECT (SELECT s FROM spend) AS spend, (SELECT count(*) FROM changed) AS changed`,
+      [flag.feature, flag.enabled, cap, author],
+    );
+    const spend = Number(rows[0].spend).toFixed(2);
+    if (Number(rows[0].changed) > 0) return { exitCode: 0, output: `${shown}: last hour $${spend} > cap $${cap}` };
+    if (Number(spend) > cap) return { exitCode: 1, output: `no feature_flags row "${flag.feature}" to change` };
+    return { exitCode: 0, output: `last hour $${spend} <= cap $${cap}: ${flag.feature} left as it is` };
+  }
   await telemetry.query(
     `INSERT INTO feature_flags (feature, enabled, value, updated_at, updated_by) VALUES ($1, $2, $3, now(), $4)
      ON CONFLICT (feature) DO UPDATE SET enabled = $2, value = COALESCE($3, feature_flags.value), updated_at = now(), updated_by = $4`,
-    [flag.feature, flag.enabled, flag.value ?? null, by],
+    [flag.feature, flag.enabled, flag.value ?? null, author],
   );
-  return {
-    exitCode: 0,
-    output: `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}`,
-  };
+  return { exitCode: 0, output: shown };
+}
+
+/** After a crash mid-change: the flag row names this change as its last author, so it took effect. */
+async function flagChangeLanded(telemetry: Pool, flag: FlagChange, author: string): Promise<boolean> {
+  const { rowCount } = await telemetry
+    .query('SELECT 1 FROM feature_flags WHERE feature = $1 AND updated_by = $2', [flag.feature, author])
+    .catch(() => ({ rowCount: 0 }));
+  return (rowCount ?? 0) > 0;
 }
 
 export function createActionActivities({ config, store, telemetry, env }: Deps) {
   return {
     async runAction(req: ActionRequest): Promise<ActionOutcome> {
       const action = config.actions[req.step];
-      const argv = req.phase === 'apply' ? action?.run : action?.undo;
-      const flag = req.phase === 'apply' ? action?.flag : action?.undoFlag;
+      const vars = req.vars ?? {};
+      const argv = fillVars(req.phase === 'apply' ? action?.run : action?.undo, vars);
+      const flag = fillVars(req.phase === 'apply' ? action?.flag : action?.undoFlag, vars);
       if (!action || (!argv && !flag)) {
         return {
           status: 'not_configured',
@@ -88,6 +132,11 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
         !(await store.claimMitigationRun(req.workflowId, req.step, req.phase, req.by, argv ? { run: argv } : { flag }))
       ) {
         const prior = await store.mitigationRun(req.workflowId, req.step, req.phase);
+        if (!prior?.outcome && flag && (await flagChangeLanded(telemetry, flag, flagAuthor(req)))) {
+          const output = `${flag.feature}: changed before the worker stopped`;
+          await store.finishMitigationRun(req.workflowId, req.step, req.phase, { outcome: 'succeeded', exitCode: 0, output });
+          return { status: 'succeeded', summary: `${label} took effect before the worker stopped`, exitCode: 0, output };
+        }
         if (!prior?.outcome)
           return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };
         return {
@@ -99,7 +148,7 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       }
       let result: CommandResult;
       try {
-        result = argv ? await runCommand(argv, action, env) : await setFlag(telemetry, flag!, req.by);
+        result = argv ? await runCommand(argv, action, env) : await setFlag(telemetry, flag!, flagAuthor(req));
       } catch (err) {
         result = { exitCode: 1, output: (err as Error).message };
       }

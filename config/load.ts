@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_ACTIONS } from './default-actions';
 import { configSchema, type Config } from './schema';
 
 export const DEFAULT_CONFIG_PATH = path.join(__dirname, 'runbooks.json');
@@ -18,7 +19,7 @@ export function describeIssues(error: z.ZodError): string {
 export function parseConfig(raw: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${source} is invalid:\n${describeIssues(parsed.error)}`);
-  return withEnvironment(parsed.data, env);
+  return withEnvironment({ ...parsed.data, actions: { ...DEFAULT_ACTIONS, ...parsed.data.actions } }, env);
 }
 
 export function loadConfig(file = process.env.RUNBOOKS_CONFIG || DEFAULT_CONFIG_PATH, env = process.env): Config {

@@ -10,10 +10,14 @@ const duration = z.union([
 
 const argv = z.array(z.string().min(1)).min(1, 'an argv array: program first, then its arguments');
 
+// `{name}` in a feature, value, threshold or argv element is filled from the runbook's parameters
+// and diagnosis (e.g. `{feature}`, `{autoSaveIntervalMs}`) when the action runs.
 const flagChange = z.object({
   feature: z.string().min(1),
   enabled: z.boolean(),
   value: z.string().optional(),
+  /** The seed's cost cap: change an existing row only while the last hour's cost is above this (USD). */
+  whenLastHourCostAbove: z.union([z.number().nonnegative(), z.string().min(1)]).optional(),
 });
 
 export const actionSchema = z

@@ -90,6 +90,10 @@ export interface StepState {
   startedAt?: string;
   finishedAt?: string;
   note?: string;
+  /** The time the document gives the step ("5 min"), when it gives one. */
+  budget?: string;
+  /** Set once the step ran past its budget. */
+  overBudget?: boolean;
 }
 
 export interface PendingApproval {

@@ -7,6 +7,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -75,9 +76,12 @@ export class Runbook {
   private syncing = false;
   private upserted = '';
   private alertsFiring: Set<string>;
+  private readonly budgets: Record<string, number>;
 
-  constructor(input: RunbookInput, steps: StepDef[]) {
+  /** `budgets`: the time each step should take (ms); a step past its budget is flagged, not stopped. */
+  constructor(input: RunbookInput, steps: StepDef[], budgets: Record<string, number> = {}) {
     this.input = input;
+    this.budgets = budgets;
     this.defs = new Map(steps.map((s) => [s.id, s]));
     const info = workflowInfo();
     this.state = {
@@ -89,7 +93,14 @@ export class Runbook {
       environment: input.environment,
       startedAt: new Date(info.startTime).toISOString(),
       params: input.params,
-      steps: steps.map((s) => ({ id: s.id, title: s.title, section: s.section, kind: s.kind, status: 'pending' })),
+      steps: steps.map((s) => ({
+        id: s.id,
+        title: s.title,
+        section: s.section,
+        kind: s.kind,
+        status: 'pending',
+        ...(budgets[s.id] !== undefined ? { budget: formatMs(budgets[s.id]) } : {}),
+      })),
       findings: [],
       diagnosis: null,
       pendingApprovals: [],
@@ -161,6 +172,7 @@ export class Runbook {
     step.startedAt = new Date().toISOString();
     this.record('step_started', step.title, undefined, id);
     this.refresh();
+    const budget = this.watchBudget(id);
     try {
       const result = await run();
       if (step.status === 'running') step.status = 'done';
@@ -170,10 +182,30 @@ export class Runbook {
       step.note = (err as Error).message;
       throw err;
     } finally {
+      budget?.cancel();
       step.finishedAt = new Date().toISOString();
       this.record('step_finished', `${step.title}: ${step.status}${step.note ? ` (${step.note})` : ''}`, undefined, id);
       this.refresh();
     }
+  }
+
+  /** A timer for the step's budget: when it fires first, the step is flagged in the timeline and the UI. */
+  private watchBudget(id: string): CancellationScope | undefined {
+    const ms = this.budgets[id];
+    if (ms === undefined) return undefined;
+    const scope = new CancellationScope();
+    scope
+      .run(() => sleep(ms, { summary: `${id}: budget ${formatMs(ms)}` }))
+      .then(
+        () => {
+          const step = this.stepState(id);
+          step.overBudget = true;
+          this.record('over_budget', `${step.title}: still running after its ${formatMs(ms)} budget`, undefined, id);
+          this.refresh();
+        },
+        () => undefined,
+      );
+    return scope;
   }
 
   /** Marks a step as not needed for this incident, with the reason. */
@@ -452,7 +484,8 @@ export function renderChecklist(state: IncidentState): string {
       section = s.section;
       lines.push('', `### ${section}`);
     }
-    lines.push(`- ${MARK[s.status]} ${escapeMarkdown(s.title)}${s.note ? ` — ${escapeMarkdown(s.note)}` : ''}`);
+    const late = s.overBudget ? ` ⏰ over its ${s.budget} budget` : '';
+    lines.push(`- ${MARK[s.status]} ${escapeMarkdown(s.title)}${late}${s.note ? ` — ${escapeMarkdown(s.note)}` : ''}`);
   }
   return lines.join('\n');
 }

@@ -1,0 +1,192 @@
+// The cost-spike runbook's reads of the LLM app's telemetry database: the seed's six diagnostics
+// (fast, from the rollups), the 7-day hourly baseline, who sent the extra traffic, which model
+// served it, the flags the app reads, and the cost rate since a mitigation. Every read answers
+// Observed: an unreachable database or a missing table is a finding, never a hang or a crash.
+import type { Pool } from 'pg';
+import type { Deps } from './deps';
+import { observe, type Observed } from './http';
+import { runDiagnostic, type DiagnosticName, type DiagnosticRows } from './telemetry';
+
+export interface HourCost {
+  hour: string;
+  cost: number;
+  requests: number;
+}
+
+export interface SourceShare {
+  name: string;
+  spike: number;
+  baseline: number;
+}
+
+export interface TrafficSources {
+  /** Requests per user agent in the spike hours and the same hours a day earlier. */
+  userAgents: SourceShare[];
+  /** Requests from agents that look automated (bots, crawlers, scripts, headless browsers). */
+  botRequests: { spike: number; baseline: number };
+  /** The busiest users' requests, and every request, in the spike hours and a day earlier. */
+  topUsers: SourceShare[];
+  requests: { spike: number; baseline: number };
+}
+
+export interface ModelUsage {
+  model: string;
+  spike: { requests: number; avgInput: number; avgOutput: number; cost: number };
+  baseline: { requests: number; avgInput: number; avgOutput: number; cost: number };
+}
+
+export interface FlagRow {
+  feature: string;
+  enabled: boolean;
+  value: string | null;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+/** User agents that announce automation, or the HTTP libraries scripts use. */
+export const BOT_AGENT_PATTERN =
+  '(bot|crawl|spider|scrap|headless|python-requests|python-httpx|aiohttp|curl/|wget|go-http-client|okhttp|java/|libwww|node-fetch|axios/)';
+
+const HOUR = 3_600_000;
+
+export interface Span {
+  /** Epoch ms; the spike's hours are [fromMs, toMs), compared with the same span a day earlier. */
+  fromMs: number;
+  toMs: number;
+}
+
+async function trafficSources(pool: Pool, span: Span): Promise<TrafficSources> {
+  const args = [new Date(span.fromMs), new Date(span.toMs), new Date(span.fromMs - 24 * HOUR), new Date(span.toMs - 24 * HOUR)];
+  const period = `CASE WHEN created_at >= $1 THEN 'spike' ELSE 'baseline' END`;
+  const inSpans = `(created_at >= $1 AND created_at < $2) OR (created_at >= $3 AND created_at < $4)`;
+  const [agents, users, totals] = await Promise.all([
+    pool.query<{ name: string; period: string; n: string }>(
+      `SELECT coalesce(user_agent, '(none)') AS name, ${period} AS period, count(*) AS n
+       FROM inference_events WHERE ${inSpans} GROUP BY 1, 2`,
+      args,
+    ),
+    pool.query<{ name: string; spike: string; baseline: string }>(
+      `SELECT coalesce(user_id, '(none)') AS name, count(*) FILTER (WHERE created_at >= $1) AS spike,
+              count(*) FILTER (WHERE created_at < $1) AS baseline
+       FROM inference_events WHERE ${inSpans} GROUP BY 1 ORDER BY 2 DESC LIMIT 10`,
+      args,
+    ),
+    pool.query<{ spike: string; baseline: string; bot_spike: string; bot_baseline: string }>(
+      `SELECT count(*) FILTER (WHERE created_at >= $1) AS spike, count(*) FILTER (WHERE created_at < $1) AS baseline,
+              count(*) FILTER (WHERE created_at >= $1 AND user_agent ~* $5) AS bot_spike,
+              count(*) FILTER (WHERE created_at < $1 AND user_agent ~* $5) AS bot_baseline
+       FROM inference_events WHERE ${inSpans}`,
+      [...args, BOT_AGENT_PATTERN],
+    ),
+  ]);
+  const byAgent = new Map<string, SourceShare>();
+  for (const r of agents.rows) {
+    const e = byAgent.get(r.name) ?? { name: r.name, spike: 0, baseline: 0 };
+    e[r.period === 'spike' ? 'spike' : 'baseline'] = Number(r.n);
+    byAgent.set(r.name, e);
+  }
+  const t = totals.rows[0];
+  return {
+    userAgents: [...byAgent.values()].sort((a, b) => b.spike - a.spike).slice(0, 10),
+    botRequests: { spike: Number(t.bot_spike), baseline: Number(t.bot_baseline) },
+    topUsers: users.rows.map((r) => ({ name: r.name, spike: Number(r.spike), baseline: Number(r.baseline) })),
+    requests: { spike: Number(t.spike), baseline: Number(t.baseline) },
+  };
+}
+
+async function modelUsage(pool: Pool, span: Span): Promise<ModelUsage[]> {
+  const { rows } = await pool.query<{
+    model: string;
+    period: string;
+    requests: string;
+    avg_input: string;
+    avg_output: string;
+    cost: string;
+  }>(
+    `SELECT coalesce(model, '(none)') AS model, CASE WHEN created_at >= $1 THEN 'spike' ELSE 'baseline' END AS period,
+            count(*) AS requests, avg(input_tokens) AS avg_input, avg(output_tokens) AS avg_output, sum(cost_usd) AS cost
+     FROM inference_events
+     WHERE (created_at >= $1 AND created_at < $2) OR (created_at >= $3 AND created_at < $4)
+     GROUP BY 1, 2`,
+    [new Date(span.fromMs), new Date(span.toMs), new Date(span.fromMs - 24 * HOUR), new Date(span.toMs - 24 * HOUR)],
+  );
+  const empty = { requests: 0, avgInput: 0, avgOutput: 0, cost: 0 };
+  const out = new Map<string, ModelUsage>();
+  for (const r of rows) {
+    const e = out.get(r.model) ?? { model: r.model, spike: empty, baseline: empty };
+    e[r.period === 'spike' ? 'spike' : 'baseline'] = {
+      requests: Number(r.requests),
+      avgInput: Number(r.avg_input),
+      avgOutput: Number(r.avg_output),
+      cost: Number(r.cost),
+    };
+    out.set(r.model, e);
+  }
+  return [...out.values()].sort((a, b) => b.spike.cost - a.spike.cost);
+}
+
+/** Whole past hours' cost from the rollups (exact: a past hour's rollup holds every event). */
+async function hourlyCostHistory(pool: Pool, now: Date, days: number): Promise<HourCost[]> {
+  const { rows } = await pool.query<{ hour: Date; cost: string; requests: string }>(
+    `SELECT hour, sum(cost_usd) AS cost, sum(requests) AS requests FROM inference_hourly
+     WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') - make_interval(days => $2)
+       AND hour < date_trunc('hour', $1::timestamptz, 'UTC')
+     GROUP BY hour ORDER BY hour`,
+    [now, days],
+  );
+  return rows.map((r) => ({ hour: r.hour.toISOString(), cost: Number(r.cost), requests: Number(r.requests) }));
+}
+
+export function createCostActivities({ telemetry }: Deps) {
+  const diagnostic = <K extends DiagnosticName>(name: K) =>
+    async (input: { nowMs: number }): Promise<Observed<DiagnosticRows[K][]>> =>
+      observe(() => runDiagnostic(telemetry, name, new Date(input.nowMs)), `seed 003: ${name}`);
+  return {
+    costByHour: diagnostic('hourlyCost'),
+    costTraffic: diagnostic('traffic'),
+    costTriggers: diagnostic('triggers'),
+    costHiddenRatio: diagnostic('hiddenRatio'),
+    costTokens: diagnostic('tokens'),
+    costFeatures: diagnostic('features'),
+    costToolFailures: diagnostic('toolFailures'),
+
+    /** Hourly cost of the whole hours before now, `days` back: the baseline's raw material. */
+    async costHistory(input: { nowMs: number; days: number }): Promise<Observed<HourCost[]>> {
+      return observe(() => hourlyCostHistory(telemetry, new Date(input.nowMs), input.days), 'inference_hourly');
+    },
+
+    async costTrafficSources(input: Span): Promise<Observed<TrafficSources>> {
+      return observe(() => trafficSources(telemetry, input), 'user agents and top users, spike vs a day earlier');
+    },
+
+    async costModelUsage(input: Span): Promise<Observed<ModelUsage[]>> {
+      return observe(() => modelUsage(telemetry, input), 'tokens and cost per model, spike vs a day earlier');
+    },
+
+    async featureFlags(input: { features: string[] }): Promise<Observed<FlagRow[]>> {
+      return observe(async () => {
+        const { rows } = await telemetry.query<FlagRow & { updated_at: Date }>(
+          `SELECT feature, enabled, value, updated_at, updated_by FROM feature_flags
+           WHERE cardinality($1::text[]) = 0 OR feature = ANY($1) ORDER BY feature`,
+          [input.features],
+        );
+        return rows.map((r) => ({ ...r, updated_at: new Date(r.updated_at).toISOString() }));
+      }, 'feature_flags');
+    },
+
+    /** Cost since `sinceMs` (at most the last hour), and the hour's worth it comes to. */
+    async costRate(input: { sinceMs: number }): Promise<Observed<{ cost: number; seconds: number; perHour: number }>> {
+      return observe(async () => {
+        const { rows } = await telemetry.query<{ cost: string; seconds: number }>(
+          `SELECT coalesce(sum(cost_usd), 0) AS cost,
+                  extract(epoch FROM now() - greatest($1::timestamptz, now() - interval '1 hour'))::float8 AS seconds
+           FROM inference_events WHERE created_at > greatest($1::timestamptz, now() - interval '1 hour')`,
+          [new Date(input.sinceMs)],
+        );
+        const cost = Number(rows[0].cost);
+        const seconds = Math.max(1, rows[0].seconds);
+        return { cost, seconds, perHour: (cost * 3600) / seconds };
+      }, 'SUM(cost_usd) since the mitigation, at most the last hour');
+    },
+  };
+}
