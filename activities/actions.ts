@@ -81,7 +81,8 @@ async function setFlag(telemetry: Pool, flag: FlagChange, author: string): Promi
   const shown = `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}`;
   if (flag.whenLastHourCostAbove !== undefined) {
     const cap = Number(flag.whenLastHourCostAbove);
-    if (!Number.isFinite(cap)) return { exitCode: 2, output: `cost cap "${flag.whenLastHourCostAbove}" is not a number` };
+    if (!Number.isFinite(cap))
+      return { exitCode: 2, output: `cost cap "${flag.whenLastHourCostAbove}" is not a number` };
     // The seed's cost-cap statement: the row changes only while the last hour's spend is above the cap.
     const { rows } = await telemetry.query<{ spend: string; changed: string }>(
       `WITH spend AS (
@@ -134,8 +135,17 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
         const prior = await store.mitigationRun(req.workflowId, req.step, req.phase);
         if (!prior?.outcome && flag && (await flagChangeLanded(telemetry, flag, flagAuthor(req)))) {
           const output = `${flag.feature}: changed before the worker stopped`;
-          await store.finishMitigationRun(req.workflowId, req.step, req.phase, { outcome: 'succeeded', exitCode: 0, output });
-          return { status: 'succeeded', summary: `${label} took effect before the worker stopped`, exitCode: 0, output };
+          await store.finishMitigationRun(req.workflowId, req.step, req.phase, {
+            outcome: 'succeeded',
+            exitCode: 0,
+            output,
+          });
+          return {
+            status: 'succeeded',
+            summary: `${label} took effect before the worker stopped`,
+            exitCode: 0,
+            output,
+          };
         }
         if (!prior?.outcome)
           return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };

@@ -56,7 +56,12 @@ export interface Span {
 }
 
 async function trafficSources(pool: Pool, span: Span): Promise<TrafficSources> {
-  const args = [new Date(span.fromMs), new Date(span.toMs), new Date(span.fromMs - 24 * HOUR), new Date(span.toMs - 24 * HOUR)];
+  const args = [
+    new Date(span.fromMs),
+    new Date(span.toMs),
+    new Date(span.fromMs - 24 * HOUR),
+    new Date(span.toMs - 24 * HOUR),
+  ];
   const period = `CASE WHEN created_at >= $1 THEN 'spike' ELSE 'baseline' END`;
   const inSpans = `(created_at >= $1 AND created_at < $2) OR (created_at >= $3 AND created_at < $4)`;
   const [agents, users, totals] = await Promise.all([
@@ -129,7 +134,7 @@ async function modelUsage(pool: Pool, span: Span): Promise<ModelUsage[]> {
 async function hourlyCostHistory(pool: Pool, now: Date, days: number): Promise<HourCost[]> {
   const { rows } = await pool.query<{ hour: Date; cost: string; requests: string }>(
     `SELECT hour, sum(cost_usd) AS cost, sum(requests) AS requests FROM inference_hourly
-     WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') - make_interval(days => $2)
+     WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') - make_interval(days => $2::int)
        AND hour < date_trunc('hour', $1::timestamptz, 'UTC')
      GROUP BY hour ORDER BY hour`,
     [now, days],
@@ -138,7 +143,8 @@ async function hourlyCostHistory(pool: Pool, now: Date, days: number): Promise<H
 }
 
 export function createCostActivities({ telemetry }: Deps) {
-  const diagnostic = <K extends DiagnosticName>(name: K) =>
+  const diagnostic =
+    <K extends DiagnosticName>(name: K) =>
     async (input: { nowMs: number }): Promise<Observed<DiagnosticRows[K][]>> =>
       observe(() => runDiagnostic(telemetry, name, new Date(input.nowMs)), `seed 003: ${name}`);
   return {

@@ -1,6 +1,7 @@
 // All activities, built from their dependencies so tests pass real local services.
 import type { Deps } from './deps';
 import { createActionActivities } from './actions';
+import { createCostActivities } from './cost';
 import { createDependencyActivities } from './dependencies';
 import { createLokiActivities } from './loki';
 import { createNotifyActivities } from './notify';
@@ -20,6 +21,7 @@ export function createActivities(deps: Deps) {
     ...createTraceActivities(deps),
     ...createDependencyActivities(deps),
     ...createNotifyActivities(deps),
+    ...createCostActivities(deps),
   };
 }
 

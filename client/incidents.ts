@@ -204,7 +204,10 @@ export class Incidents {
         throw new DecisionRefused(404, `no incident ${workflowId}`);
       }
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || /deadline/i.test((err as Error).message)) {
-        throw new DecisionRefused(503, `no worker answered within ${timeoutMs} ms; the decision may still apply once a worker picks it up: check the incident before deciding again`);
+        throw new DecisionRefused(
+          503,
+          `no worker answered within ${timeoutMs} ms; the decision may still apply once a worker picks it up: check the incident before deciding again`,
+        );
       }
       if (isUnavailable(err)) throw new DecisionRefused(503, `Temporal unreachable: ${(err as Error).message}`);
       throw err;

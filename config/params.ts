@@ -2,6 +2,7 @@
 // the document's defaults, then validated so a typo names the bad field.
 import { z } from 'zod';
 import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budget.params';
+import { COST_SPIKE_DEFAULTS as CS } from '../workflows/runbooks/cost-spike.params';
 import type { RunbookId } from '../workflows/definitions';
 import type { Config } from './schema';
 import { describeIssues } from './load';
@@ -24,6 +25,39 @@ const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = 
       approvalDeadline: duration.default(API_ERROR_BUDGET_DEFAULTS.approvalDeadline),
       logSpikeFactor: z.coerce.number().min(1).default(API_ERROR_BUDGET_DEFAULTS.logSpikeFactor),
       followUpAfter: duration.default(API_ERROR_BUDGET_DEFAULTS.followUpAfter),
+    })
+    .strict(),
+  'cost-spike': z
+    .object({
+      spikeThreshold: z.coerce.number().positive().default(CS.spikeThreshold),
+      sustainedHours: z.coerce.number().int().min(1).max(47).default(CS.sustainedHours),
+      baselineDays: z.coerce.number().int().min(1).max(28).default(CS.baselineDays),
+      validationWindow: duration.default(CS.validationWindow),
+      validationInterval: duration.default(CS.validationInterval),
+      failAfterBreaches: z.coerce.number().int().min(1).default(CS.failAfterBreaches),
+      costCapUsd: z.coerce.number().nonnegative().default(CS.costCapUsd),
+      leadershipAlertWithin: duration.default(CS.leadershipAlertWithin),
+      leadershipTarget: z.string().min(1).default(CS.leadershipTarget),
+      capFeature: z.string().default(CS.capFeature),
+      autoSaveIntervalMs: z.coerce.number().int().positive().default(CS.autoSaveIntervalMs),
+      previousAutoSaveIntervalMs: z.coerce.number().int().positive().default(CS.previousAutoSaveIntervalMs),
+      undoRateLimit: z.string().min(1).default(CS.undoRateLimit),
+      maxContextMessages: z.coerce.number().int().positive().default(CS.maxContextMessages),
+      maxToolRetries: z.coerce.number().int().min(0).default(CS.maxToolRetries),
+      previousMaxToolRetries: z.coerce.number().int().min(0).default(CS.previousMaxToolRetries),
+      circuitBreakerFailures: z.coerce.number().int().positive().default(CS.circuitBreakerFailures),
+      circuitBreakerRecovery: duration.default(CS.circuitBreakerRecovery),
+      featureThrottle: z.string().min(1).default(CS.featureThrottle),
+      trafficRateLimit: z.string().min(1).default(CS.trafficRateLimit),
+      trafficScope: z.string().regex(/^\w+$/, 'a feature_flags name part').default(CS.trafficScope),
+      maxOutputTokens: z.coerce.number().int().positive().default(CS.maxOutputTokens),
+      stepBudgets: z.record(z.string(), duration).default(CS.stepBudgets),
+      asOf: z
+        .string()
+        .refine((v) => v === '' || Number.isFinite(Date.parse(v)), 'an ISO time, or empty for now')
+        .default(CS.asOf),
+      approvalDeadline: duration.default(CS.approvalDeadline),
+      followUpAfter: duration.default(CS.followUpAfter),
     })
     .strict(),
 };

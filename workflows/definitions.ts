@@ -26,6 +26,7 @@ export type RunbookId = (typeof RUNBOOK_IDS)[number];
 /** Workflow type per runbook this build can run; the other ids are known but not built yet. */
 export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
   'api-error-budget': 'apiErrorBudget',
+  'cost-spike': 'costSpike',
 };
 export const RUNNABLE_RUNBOOKS = Object.keys(WORKFLOW_TYPES) as RunbookId[];
 

@@ -1,3 +1,4 @@
 // The worker's workflow bundle: one export per runbook, named by its workflow type.
 export { apiErrorBudget } from './runbooks/api-error-budget';
 export { followUpReminder } from './follow-up';
+export { costSpike } from './runbooks/cost-spike';

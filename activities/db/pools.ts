@@ -14,12 +14,12 @@ export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
     throw new Error(
       'DATABASE_URL is not set: it names the incident store (npm start sets it for the embedded Postgres)',
     );
-  const store = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
+  // No query may hang an activity: the server ends a statement after a minute.
+  const limits = { connectionTimeoutMillis: 5_000, statement_timeout: 60_000 };
+  const store = new Pool({ connectionString: url, max: 10, ...limits });
   const telemetryUrl = env.TELEMETRY_DATABASE_URL;
   const telemetryIsStore = !telemetryUrl || telemetryUrl === url;
-  const telemetry = telemetryIsStore
-    ? store
-    : new Pool({ connectionString: telemetryUrl, max: 5, connectionTimeoutMillis: 5_000 });
+  const telemetry = telemetryIsStore ? store : new Pool({ connectionString: telemetryUrl, max: 5, ...limits });
   // An idle client's error (a restarted server) must not crash the process; the next query reconnects.
   store.on('error', () => undefined);
   if (!telemetryIsStore) telemetry.on('error', () => undefined);

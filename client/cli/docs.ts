@@ -4,6 +4,8 @@
 import { RUNBOOK_IDS, type RunbookId } from '../../workflows/definitions';
 import { API_ERROR_BUDGET_STEPS } from '../../workflows/runbooks/api-error-budget.steps';
 import { API_ERROR_BUDGET_DEFAULTS } from '../../workflows/runbooks/api-error-budget.params';
+import { COST_SPIKE_STEPS } from '../../workflows/runbooks/cost-spike.steps';
+import { COST_SPIKE_DEFAULTS } from '../../workflows/runbooks/cost-spike.params';
 import type { StepDef } from '../../workflows/toolkit/runbook';
 
 interface DocSource {
@@ -35,6 +37,32 @@ const SOURCES: Partial<Record<RunbookId, DocSource>> = {
       'A validation that fails pages the next tier and offers the next mitigation; with none left, responders mitigate by hand (`manual-mitigation`).',
     ],
   },
+  'cost-spike': {
+    overview:
+      'Cost Spike Runbook. Use when inference costs have spiked unexpectedly (>20% above baseline). Confirms the spike in the LLM telemetry, ranks the causes by the extra cost they explain, mitigates with approval through feature_flags, validates the cost per hour for 1 hour.',
+    symptoms: [
+      'Hourly inference cost more than 20% above the same hours of the previous 7 days (alerts routed by `alertname=~".*(Cost|Spend|Budget)Spike.*|InferenceCost.*"`)',
+    ],
+    steps: COST_SPIKE_STEPS,
+    sections: {
+      'Step 1: Confirm the Spike (5 min)': 'Investigation Steps',
+      'Step 2: Rule Out Traffic Increase (5 min)': 'Investigation Steps',
+      'Step 3: Check Hidden Recompute (10 min)': 'Investigation Steps',
+      'Step 4: Check Token Usage (10 min)': 'Investigation Steps',
+      'Step 5: Check Feature Attribution (10 min)': 'Investigation Steps',
+      'Step 6: Check Tool Call Failures (5 min)': 'Investigation Steps',
+      'Step 7: Immediate Mitigation': 'Resolution Steps',
+      Validation: 'Resolution Steps',
+      Escalation: 'Resolution Steps',
+      'Step 8: Document and Monitor': 'Prevention',
+    },
+    params: COST_SPIKE_DEFAULTS,
+    escalation: [
+      'If costs are still rising after mitigation: the cost cap (`enable-cost-cap`, with approval) at once, engineering leadership (`leadershipTarget`) once the cap is decided and within `leadershipAlertWithin`, and when critical a temporary feature disable (`disable-feature`, with approval).',
+      'A step past its budget (5 or 10 minutes, `stepBudgets`) is flagged in the timeline and the checklist.',
+      'An approval not decided within `approvalDeadline` pages the next tier in `escalation` and keeps waiting.',
+    ],
+  },
 };
 
 const KIND: Record<StepDef['kind'], string> = { auto: 'automated', approval: 'needs approval', manual: 'manual' };
@@ -61,7 +89,8 @@ export function renderDoc(id: RunbookId): string {
     '| name | default |',
     '| --- | --- |',
   );
-  for (const [k, v] of Object.entries(src.params)) out.push(`| \`${k}\` | \`${String(v)}\` |`);
+  for (const [k, v] of Object.entries(src.params))
+    out.push(`| \`${k}\` | \`${typeof v === 'object' ? JSON.stringify(v) : String(v)}\` |`);
   return `${out.join('\n')}\n`;
 }
 

@@ -42,6 +42,7 @@ export async function createHarness(
   name: string,
   configInput: ConfigInput,
   env: NodeJS.ProcessEnv = {},
+  opts: { telemetryUrl?: string } = {},
 ): Promise<Harness> {
   const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
   const config = parseConfig(configInput, 'test config', env);
@@ -51,7 +52,12 @@ export async function createHarness(
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
-  const deps: Deps = { config, store, telemetry: pool, env: workerEnv, slack: slackClient(workerEnv) };
+  // The LLM app's database: the store's unless a test gives its own (or an unreachable one).
+  const telemetry = opts.telemetryUrl
+    ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
+    : pool;
+  telemetry.on('error', () => undefined);
+  const deps: Deps = { config, store, telemetry, env: workerEnv, slack: slackClient(workerEnv) };
   const workers: RunningWorker[] = [];
   let nativeConnection: NativeConnection | undefined;
   return {
@@ -81,6 +87,7 @@ export async function createHarness(
       await nativeConnection?.close();
       await connection.close();
       await pool.end();
+      if (telemetry !== pool) await telemetry.end();
     },
   };
 }

@@ -1,10 +1,10 @@
 // API Error Budget Runbook — related alert: API Error Rate (5xx > 1 %).
 // Follows the document section by section: immediate actions, diagnostics, mitigation,
 // validation, post-incident tasks.
-import { ParentClosePolicy, isCancellation, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { DecisionInput, RunbookInput, RunbookResult } from '../definitions';
-import { followUpReminder } from '../follow-up';
+import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations } from '../toolkit/mitigations';
 import { Runbook } from '../toolkit/runbook';
@@ -421,14 +421,4 @@ function impactText(findings: { step: string; evidence: unknown }[], startedMs: 
     (worst ? `; worst route ${worst.route} at ${(worst.ratio * 100).toFixed(2)}% 5xx` : '') +
     (dash?.routes?.length ? `; ${dash.routes.filter((r) => r.ratio > 0).length} routes with errors` : '')
   );
-}
-
-async function scheduleFollowUp(input: RunbookInput, tasks: string[], afterMs: number): Promise<void> {
-  const info = workflowInfo();
-  await startChild(followUpReminder, {
-    workflowId: `followup/${info.workflowId}/${info.runId}`,
-    parentClosePolicy: ParentClosePolicy.ABANDON,
-    args: [{ incidentWorkflowId: info.workflowId, runbook: input.runbook, service: input.service, tasks, afterMs }],
-    staticSummary: `follow-up for ${info.workflowId} in ${formatMs(afterMs)}`,
-  });
 }

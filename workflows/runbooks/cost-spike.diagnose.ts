@@ -498,7 +498,8 @@ function sourceEvidence(src: TrafficSources): string[] {
 
 /** "Use the model column to say which": a model new in the spike, or the one whose output grew most. */
 function modelEvidence(models: ModelUsage[]): string {
-  if (models.length === 0) return 'model: not recorded in the telemetry (check deploys for a model, sampling or format change)';
+  if (models.length === 0)
+    return 'model: not recorded in the telemetry (check deploys for a model, sampling or format change)';
   const fresh = models.filter((m) => m.spike.requests > 0 && m.baseline.requests === 0);
   if (fresh.length)
     return `model changed: ${fresh.map((m) => `${m.model} (${m.spike.requests} requests, ${Math.round(m.spike.avgOutput)} output tokens on average)`).join(', ')} not seen a day earlier`;

@@ -44,6 +44,8 @@ export interface CostSpikeParams {
   maxOutputTokens: number;
   /** Time each step should take, from the document's headings ("Step 3: ... (10 min)"). */
   stepBudgets: Record<string, DurationInput>;
+  /** A drill over past data: the diagnostics read the telemetry as of this ISO time; empty: now. */
+  asOf: string;
   /** How long an approval may wait before the next tier is paged. */
   approvalDeadline: DurationInput;
   /** "Schedule follow-up to verify fix". */
@@ -81,6 +83,7 @@ export const COST_SPIKE_DEFAULTS: CostSpikeParams = {
     'feature-attribution': '10m',
     'tool-failures': '5m',
   },
+  asOf: '',
   approvalDeadline: '15m',
   followUpAfter: '7d',
 };

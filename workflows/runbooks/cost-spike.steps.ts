@@ -55,7 +55,12 @@ export const COST_SPIKE_STEPS: StepDef[] = [
     kind: 'auto',
     title: 'Failures, failure rate and average retries per tool over 48 h',
   },
-  { id: 'diagnosis', section: MITIGATION, kind: 'auto', title: 'Diagnosis: causes ranked by the extra cost they explain' },
+  {
+    id: 'diagnosis',
+    section: MITIGATION,
+    kind: 'auto',
+    title: 'Diagnosis: causes ranked by the extra cost they explain',
+  },
   {
     id: 'reduce-auto-save',
     section: MITIGATION,
@@ -122,7 +127,12 @@ export const COST_SPIKE_STEPS: StepDef[] = [
     kind: 'auto',
     title: 'Remove temporary mitigations once cost is back to baseline',
   },
-  { id: 'record-root-cause', section: STEP8, kind: 'auto', title: 'Record root cause and mitigation in the incident log' },
+  {
+    id: 'record-root-cause',
+    section: STEP8,
+    kind: 'auto',
+    title: 'Record root cause and mitigation in the incident log',
+  },
   { id: 'alert-rule', section: STEP8, kind: 'auto', title: 'Set up alert for this condition (rule suggested)' },
   { id: 'schedule-follow-up', section: STEP8, kind: 'auto', title: 'Schedule follow-up to verify fix' },
   {

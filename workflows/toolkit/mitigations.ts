@@ -24,10 +24,13 @@ export interface MitigationRequest {
   withdrawWhen?: () => boolean;
   /** Runs after the action succeeded, inside the same step (e.g. a follow-up check or notice). */
   after?: () => Promise<void>;
+  /** Fills `{name}` in the configured action (parameters, the diagnosed feature); kept for the undo. */
+  vars?: Record<string, string>;
 }
 
 export class Mitigations {
   private readonly applied: string[] = [];
+  private readonly vars = new Map<string, Record<string, string>>();
 
   constructor(private readonly rb: Runbook) {}
 
@@ -35,6 +38,7 @@ export class Mitigations {
     const { rb } = this;
     const m = rb.mitigation(req.step, req.temporary);
     m.detail = req.detail;
+    if (req.vars) this.vars.set(req.step, req.vars);
     let approvedBy: string;
     if (rb.input.preApproved.includes(req.step)) {
       approvedBy = 'approval policy';
@@ -111,7 +115,7 @@ export class Mitigations {
 
   private run(step: string, phase: 'apply' | 'undo', by: string): Promise<ActionOutcome> {
     return actions.runAction.executeWithOptions({ summary: `${phase} ${step}` }, [
-      { workflowId: this.rb.workflowId, step, phase, by },
+      { workflowId: this.rb.workflowId, step, phase, by, vars: this.vars.get(step) },
     ]);
   }
 

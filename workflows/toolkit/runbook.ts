@@ -183,6 +183,9 @@ export class Runbook {
       throw err;
     } finally {
       budget?.cancel();
+      // Also when the step ended in the same moment its timer would have fired.
+      const ms = this.budgets[id];
+      if (ms !== undefined && !step.overBudget && Date.now() - Date.parse(step.startedAt) > ms) this.overBudget(id, ms);
       step.finishedAt = new Date().toISOString();
       this.record('step_finished', `${step.title}: ${step.status}${step.note ? ` (${step.note})` : ''}`, undefined, id);
       this.refresh();
@@ -197,15 +200,17 @@ export class Runbook {
     scope
       .run(() => sleep(ms, { summary: `${id}: budget ${formatMs(ms)}` }))
       .then(
-        () => {
-          const step = this.stepState(id);
-          step.overBudget = true;
-          this.record('over_budget', `${step.title}: still running after its ${formatMs(ms)} budget`, undefined, id);
-          this.refresh();
-        },
+        () => this.overBudget(id, ms),
         () => undefined,
       );
     return scope;
+  }
+
+  private overBudget(id: string, ms: number): void {
+    const step = this.stepState(id);
+    step.overBudget = true;
+    this.record('over_budget', `${step.title}: ran past its ${formatMs(ms)} budget`, undefined, id);
+    this.refresh();
   }
 
   /** Marks a step as not needed for this incident, with the reason. */

@@ -1,0 +1,295 @@
+// The Cost Spike runbook on the local Temporal dev server, over a real Postgres telemetry database
+// written by the scenario generator and kept live by an app stand-in that obeys its feature_flags.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { SCENARIOS } from '../../dev/telemetry-scenarios';
+import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
+import { createTelemetryDatabase, LlmApp } from '../support/llm-app';
+import { SERVICE, World } from '../support/scenario';
+
+/** A Tuesday afternoon: the scenarios' data ends here and the drills read it as of then. */
+const NOW = new Date('2026-03-10T15:27:41.123Z');
+
+/** The seed's mitigations for each cause: the first one offered is one of these. */
+const EXPECTED_MITIGATION: Record<string, string[]> = {
+  traffic_increase: ['rate-limit-traffic'],
+  bot_or_abuse: ['rate-limit-traffic'],
+  hidden_recompute: ['reduce-auto-save', 'rate-limit-undo'],
+  context_bloat: ['cap-context'],
+  output_growth: ['rollback-model-or-cap-output'],
+  feature_regression: ['throttle-feature'],
+  tool_retry_storm: ['reduce-tool-retries', 'circuit-breaker'],
+};
+const HIDDEN_FLAGS = (flags: Map<string, { value: string | null }>) =>
+  flags.get('auto_save_interval_ms')?.value === '30000' || flags.get('undo_rate_limit')?.value === '3/minute';
+
+describe('cost-spike on the local Temporal server', () => {
+  const world = new World();
+  let h: Harness;
+  let db: Awaited<ReturnType<typeof createTelemetryDatabase>>;
+  let app: LlmApp;
+
+  before(async () => {
+    await Promise.all([world.slack.listen(), world.pagerduty.listen()]);
+    db = await createTelemetryDatabase();
+    app = new LlmApp(db.pool);
+    h = await createHarness(
+      'cost',
+      {
+        notifications: {
+          oncall: { slackChannel: '#oncall', pagerduty: true },
+          secondary: { slackChannel: '#incident-secondary', pagerduty: true },
+          leadership: { slackChannel: '#eng-leadership' },
+        },
+        escalation: ['oncall', 'secondary'],
+        runbooks: {
+          'cost-spike': {
+            params: { validationWindow: '6s', validationInterval: '2s', approvalDeadline: '1h', followUpAfter: '1h' },
+          },
+        },
+      },
+      world.env(),
+      { telemetryUrl: db.url },
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    app?.stop();
+    await h?.close();
+    await db?.drop();
+    await Promise.all([world.slack.close(), world.pagerduty.close()]);
+  });
+
+  async function open(params: Record<string, unknown> = {}, severity = 'warning') {
+    const started = await h.incidents.start({
+      runbook: 'cost-spike',
+      key: randomUUID().slice(0, 8),
+      service: SERVICE,
+      environment: 'prod',
+      severity,
+      source: 'manual',
+      startedBy: 'test',
+      params,
+    });
+    return h.client.workflow.getHandle<(i: unknown) => Promise<RunbookResult>>(started.workflowId);
+  }
+
+  /** Waits for a decision on one of `steps`; answers the state and which one. */
+  async function waitingOn(handle: WorkflowHandle, ...steps: string[]): Promise<IncidentState & { on: string }> {
+    let last: IncidentState | undefined;
+    try {
+      return await eventually(
+        `a pending decision on ${steps.join(' or ')}`,
+        async () => {
+          last = await handle.query(stateQuery);
+          const on = last.pendingApprovals.find((p) => steps.includes(p.step))?.step;
+          return on ? { ...last, on } : undefined;
+        },
+        60_000,
+      );
+    } catch (err) {
+      const seen =
+        last &&
+        `status ${last.status}, diagnosis ${last.diagnosis?.primary}, pending [${last.pendingApprovals.map((p) => p.step)}], findings ${last.findings.map((f) => f.summary).join(' | ')}`;
+      throw new Error(`${(err as Error).message} (last seen: ${seen})`);
+    }
+  }
+
+  const decide = (handle: WorkflowHandle, step: string, decision: 'approve' | 'reject' | 'done' | 'skip') =>
+    h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
+
+  const flag = async (feature: string) =>
+    (await db.pool.query('SELECT enabled, value, updated_by FROM feature_flags WHERE feature = $1', [feature]))
+      .rows[0] as { enabled: boolean; value: string | null; updated_by: string } | undefined;
+
+  for (const scenario of SCENARIOS) {
+    test(`scenario ${scenario}: diagnosis and the proposed mitigation`, async () => {
+      await app.generate(scenario, 60_000, NOW);
+      const handle = await open({ asOf: NOW.toISOString() });
+      if (scenario === 'no_spike') {
+        const result = await handle.result();
+        assert.equal(result.status, 'resolved');
+        assert.equal(result.diagnosis?.primary, 'no spike');
+        assert.match(result.resolution, /no sustained spike/);
+        const s = await handle.query(stateQuery);
+        assert.equal(s.steps.find((x) => x.id === 'hidden-recompute')?.status, 'skipped');
+        assert.equal(s.steps.find((x) => x.id === 'record-root-cause')?.status, 'done');
+        return;
+      }
+      const s = await waitingOn(handle, ...EXPECTED_MITIGATION[scenario]);
+      assert.equal(s.diagnosis?.primary, scenario, JSON.stringify(s.diagnosis));
+      assert.match(s.findings.find((f) => f.step === 'confirm-spike')?.summary ?? '', /sustained spike since/);
+      const pending = s.pendingApprovals.find((p) => p.step === s.on);
+      assert.match(pending?.detail ?? '', /feature_flags/);
+      assert.match(pending?.detail ?? '', /Proposed because: cost \$/);
+      // Steps the diagnosis does not call for are marked so, not left open.
+      const called = new Set(s.diagnosis?.causes.flatMap((c) => EXPECTED_MITIGATION[c.cause] ?? []));
+      for (const m of Object.values(EXPECTED_MITIGATION).flat())
+        if (!called.has(m)) assert.equal(s.steps.find((x) => x.id === m)?.status, 'skipped', m);
+      // People (not recompute or tools) behind the traffic: the responder is asked about a campaign.
+      const asked = s.pendingApprovals.some((p) => p.step === 'campaign-check');
+      assert.equal(
+        asked,
+        scenario === 'traffic_increase' || scenario === 'bot_or_abuse',
+        `campaign-check asked: ${asked}`,
+      );
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+    });
+  }
+
+  test('approve: the flag is written with the seed value, the app obeys, cost validates, record and follow-up', async () => {
+    await app.generate('hidden_recompute', 100_000);
+    const baseline = await app.baselinePerHour();
+    app.live({
+      spikePerHour: baseline * 1.8,
+      fixedPerHour: baseline,
+      mitigated: HIDDEN_FLAGS,
+    });
+    try {
+      const handle = await open({ stepBudgets: { 'tool-failures': '1ms' } });
+      const s = await waitingOn(handle, 'reduce-auto-save', 'rate-limit-undo');
+      assert.equal(s.diagnosis?.primary, 'hidden_recompute');
+      const [feature, value] =
+        s.on === 'reduce-auto-save' ? ['auto_save_interval_ms', '30000'] : ['undo_rate_limit', '3/minute'];
+      assert.equal(await flag(feature), undefined, 'nothing changes before approval');
+      await decide(handle, s.on, 'approve');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved', result.resolution);
+      assert.match(result.resolution, new RegExp(`mitigated by ${s.on}`));
+      const row = await flag(feature);
+      assert.equal(row?.value, value);
+      assert.match(row?.updated_by ?? '', new RegExp(`alice via ${handle.workflowId} ${s.on}/apply`));
+      const end = await handle.query(stateQuery);
+      assert.equal(end.steps.find((x) => x.id === 'validate-cost')?.status, 'done');
+      assert.equal(end.steps.find((x) => x.id === 'enable-cost-cap')?.status, 'skipped');
+      // Step budgets: a step over its budget is flagged in the state and the timeline.
+      assert.equal(end.steps.find((x) => x.id === 'tool-failures')?.overBudget, true);
+      assert.equal(end.steps.find((x) => x.id === 'confirm-spike')?.overBudget, undefined);
+      const budget = await h.pool.query(
+        "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'over_budget' AND step = 'tool-failures'",
+        [handle.workflowId],
+      );
+      assert.equal(budget.rowCount, 1);
+      const alertRule = end.findings.find((f) => f.step === 'alert-rule');
+      assert.match(alertRule?.summary ?? '', /InferenceHiddenRecomputeHigh/);
+      const { rows } = await h.pool.query('SELECT post_incident FROM incidents WHERE workflow_id = $1', [
+        handle.workflowId,
+      ]);
+      assert.match(rows[0].post_incident.rootCause, /^hidden_recompute: /);
+      assert.match(rows[0].post_incident.resolution, new RegExp(`Mitigation applied: ${s.on}`));
+      const follow = h.client.workflow.getHandle(`followup/${handle.workflowId}/${(await handle.describe()).runId}`);
+      assert.equal((await follow.describe()).status.name, 'RUNNING');
+      await follow.terminate('test done');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-approve');
+    } finally {
+      app.stop();
+    }
+  });
+
+  test('reject: the rejected change is not made, the next mitigation is offered and validates', async () => {
+    await app.generate('hidden_recompute', 100_000);
+    const baseline = await app.baselinePerHour();
+    app.live({
+      spikePerHour: baseline * 1.8,
+      fixedPerHour: baseline,
+      mitigated: HIDDEN_FLAGS,
+    });
+    try {
+      const handle = await open();
+      const first = (await waitingOn(handle, 'reduce-auto-save', 'rate-limit-undo')).on;
+      const second = first === 'reduce-auto-save' ? 'rate-limit-undo' : 'reduce-auto-save';
+      await decide(handle, first, 'reject');
+      await waitingOn(handle, second);
+      assert.equal(await flag(first === 'reduce-auto-save' ? 'auto_save_interval_ms' : 'undo_rate_limit'), undefined);
+      await decide(handle, second, 'approve');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved', result.resolution);
+      const end = await handle.query(stateQuery);
+      assert.equal(end.mitigations.find((m) => m.step === first)?.status, 'rejected');
+      assert.equal(end.mitigations.find((m) => m.step === second)?.status, 'applied');
+    } finally {
+      app.stop();
+    }
+  });
+
+  test('still rising: escalation pages, the cost cap waits for approval, leadership hears, validation holds after', async () => {
+    await app.generate('hidden_recompute', 100_000);
+    await db.pool.query(`INSERT INTO feature_flags (feature, enabled) VALUES ('chat', true)`);
+    const baseline = await app.baselinePerHour();
+    // The app ignores the auto-save setting: only the cost cap (chat off) brings the cost down.
+    app.live({ spikePerHour: baseline * 3, fixedPerHour: baseline * 3, mitigated: () => false, feature: 'chat' });
+    const pagesBefore = world.pagerduty.events.length;
+    try {
+      const handle = await open({ costCapUsd: 0.0001, capFeature: 'chat', failAfterBreaches: 2 });
+      const first = (await waitingOn(handle, 'reduce-auto-save', 'rate-limit-undo')).on;
+      await decide(handle, first, 'approve');
+      const s = await waitingOn(handle, 'enable-cost-cap');
+      assert.equal(s.status, 'awaiting_approval');
+      assert.ok(world.pagerduty.events.length > pagesBefore, 'the failed validation paged the next tier');
+      assert.equal((await flag('chat'))?.enabled, true, 'the cap waits for approval');
+      assert.ok(!world.slack.messages.some((m) => m.channel === '#eng-leadership'));
+      await decide(handle, 'enable-cost-cap', 'approve');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved', result.resolution);
+      const chat = await flag('chat');
+      assert.equal(chat?.enabled, false);
+      assert.match(chat?.updated_by ?? '', /enable-cost-cap\/apply/);
+      assert.ok(world.slack.messages.some((m) => m.channel === '#eng-leadership' && /still rising/.test(m.text)));
+      const end = await handle.query(stateQuery);
+      assert.equal(end.steps.find((x) => x.id === 'disable-feature')?.status, 'skipped', 'not critical');
+      assert.equal(end.mitigations.find((m) => m.step === 'enable-cost-cap')?.status, 'applied');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-escalation');
+    } finally {
+      app.stop();
+    }
+  });
+});
+
+describe('cost-spike with a broken telemetry database', () => {
+  test('unreachable, then missing tables: findings say so and the runbook asks a human', async () => {
+    const empty = await createTelemetryDatabase(false);
+    const cases = [
+      { telemetryUrl: 'postgres://nobody@127.0.0.1:1/none', expect: /telemetry unavailable.*(ECONNREFUSED|connect)/ },
+      { telemetryUrl: empty.url, expect: /telemetry unavailable.*relation "inference_(events|hourly)" does not exist/ },
+    ];
+    try {
+      for (const c of cases) {
+        const h = await createHarness('cost-broken', {}, {}, { telemetryUrl: c.telemetryUrl });
+        try {
+          await h.startWorker();
+          const started = await h.incidents.start({
+            runbook: 'cost-spike',
+            service: SERVICE,
+            environment: 'prod',
+            source: 'manual',
+            startedBy: 'test',
+          });
+          const handle = h.client.workflow.getHandle(started.workflowId);
+          const s = await eventually(
+            'the manual step',
+            async () => {
+              const st = await handle.query(stateQuery);
+              return st.pendingApprovals.some((p) => p.step === 'manual-mitigation') ? st : undefined;
+            },
+            60_000,
+          );
+          const confirm = s.findings.find((f) => f.step === 'confirm-spike');
+          assert.equal(confirm?.level, 'unavailable');
+          assert.match(confirm?.summary ?? '', c.expect);
+          assert.equal(s.diagnosis?.primary, 'unknown');
+          assert.match(s.diagnosis?.causes[0].evidence[0] ?? '', /7 of 7 diagnostics unavailable/);
+          await handle.cancel();
+        } finally {
+          await h.close();
+        }
+      }
+    } finally {
+      await empty.drop();
+    }
+  });
+});

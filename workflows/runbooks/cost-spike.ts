@@ -1,0 +1,587 @@
+// Cost Spike Runbook — use when inference costs have spiked unexpectedly (>20% above baseline).
+// Follows the document step by step over the LLM app's telemetry: confirm the spike, rule out
+// traffic, hidden recompute, token usage, feature attribution, tool failures; then mitigation
+// with approval, validation, escalation while costs still rise, and document and monitor.
+import { condition, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { Observed } from '../../activities/http';
+import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
+import { scheduleFollowUp } from '../follow-up';
+import { formatMs, toMs } from '../toolkit/duration';
+import { Mitigations } from '../toolkit/mitigations';
+import { Runbook } from '../toolkit/runbook';
+import { validationWindow } from '../toolkit/validation';
+import {
+  costMitigationPlan,
+  diagnoseCostSpike,
+  type CostSpikeDiagnosis,
+  type CostSpikeEvidence,
+} from './cost-spike.diagnose';
+import { alertRuleFor } from './cost-spike.alert-rule';
+import { COST_SPIKE_DEFAULTS, type CostSpikeParams } from './cost-spike.params';
+import { COST_SPIKE_STEPS, MITIGATION } from './cost-spike.steps';
+import * as summarize from './cost-spike.summaries';
+
+/** Mitigations for the incident only: the feature comes back once costs are back to baseline. */
+const TEMPORARY = new Set(['disable-feature']);
+const HOUR = 3_600_000;
+
+// Diagnostics report an unreachable database as a finding rather than throw, so a few attempts do.
+const act = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+// Writes that must land: retried until the store is back.
+const record = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', maximumInterval: '1m' },
+});
+
+export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): Promise<RunbookResult> {
+  const p: CostSpikeParams = {
+    ...COST_SPIKE_DEFAULTS,
+    ...input.params,
+    stepBudgets: { ...COST_SPIKE_DEFAULTS.stepBudgets, ...input.params.stepBudgets },
+  };
+  const budgets = Object.fromEntries(Object.entries(p.stepBudgets).map(([step, d]) => [step, toMs(d)]));
+  const rb = new Runbook({ ...input, params: { ...p } }, COST_SPIKE_STEPS, budgets);
+  const mitigations = new Mitigations(rb);
+  const deadlineMs = toMs(p.approvalDeadline);
+  const startedMs = Date.now();
+  // Every diagnostic reads the telemetry as it is now, late arrivals for past hours included.
+  const nowMs = p.asOf ? Date.parse(p.asOf) : startedMs;
+  const opts = {
+    now: nowMs,
+    threshold: p.spikeThreshold,
+    sustainedHours: p.sustainedHours,
+    baselineDays: p.baselineDays,
+  };
+  let closing = false;
+  let campaignAsked: Promise<void> = Promise.resolve();
+
+  try {
+    rb.setStatus('diagnosing');
+    // Step 1: Confirm the Spike
+    const { hourly, history, confirmation } = await rb.step('confirm-spike', async () => {
+      const [hourly, history] = await Promise.all([
+        act.costByHour.executeWithOptions({ summary: 'hourly cost over 48 h' }, [{ nowMs }]),
+        act.costHistory.executeWithOptions({ summary: `hourly cost over ${p.baselineDays + 2} days` }, [
+          { nowMs, days: p.baselineDays + 2 },
+        ]),
+      ]);
+      if (!hourly.available) {
+        rb.finding({ step: 'confirm-spike', level: 'unavailable', summary: telemetryDown(hourly), evidence: null });
+        rb.note('confirm-spike', 'telemetry unavailable: the spike cannot be confirmed from data');
+        return { hourly, history, confirmation: null };
+      }
+      const c = diagnoseCostSpike(
+        { ...EMPTY, hourlyCost: hourly.data, history: history.available ? history.data : undefined },
+        opts,
+      );
+      rb.finding({
+        step: 'confirm-spike',
+        level: c.confirmed ? 'critical' : 'info',
+        summary: summarize.confirmation(c, p.spikeThreshold),
+        evidence: { query: hourly.query, hours: c.hours },
+      });
+      rb.note('confirm-spike', c.startedAt ? `spike started at ${c.startedAt}` : 'no sustained spike');
+      return { hourly, history, confirmation: c };
+    });
+
+    if (confirmation && !confirmation.confirmed) {
+      for (const s of COST_SPIKE_STEPS.filter((s) => s.section !== COST_SPIKE_STEPS[0].section)) {
+        if (!['record-root-cause', 'alert-rule', 'schedule-follow-up'].includes(s.id))
+          rb.skip(s.id, 'no sustained spike to diagnose');
+      }
+      const resolution = `no sustained spike: ${summarize.confirmation(confirmation, p.spikeThreshold)}`;
+      return await finish({ primary: 'no spike', causes: [] }, resolution, true);
+    }
+    const spikeFrom = confirmation?.startedAt ? Date.parse(confirmation.startedAt) : nowMs - 8 * HOUR;
+    const span = { fromMs: spikeFrom, toMs: nowMs };
+
+    // Step 2: Rule Out Traffic Increase
+    const { traffic, sources } = await rb.step('rule-out-traffic', async () => {
+      const [traffic, sources] = await Promise.all([
+        act.costTraffic.executeWithOptions({ summary: 'requests, users, cost per request per hour' }, [{ nowMs }]),
+        act.costTrafficSources.executeWithOptions({ summary: 'user agents and top users' }, [span]),
+      ]);
+      if (!traffic.available) {
+        rb.finding({ step: 'rule-out-traffic', level: 'unavailable', summary: telemetryDown(traffic), evidence: null });
+        return { traffic, sources };
+      }
+      const t = summarize.traffic(traffic.data, span, p.spikeThreshold);
+      rb.finding({
+        step: 'rule-out-traffic',
+        level: t.spiked ? 'warning' : 'info',
+        summary: t.summary + (sources.available ? `; ${summarize.sources(sources.data)}` : ''),
+        evidence: {
+          query: traffic.query,
+          rows: traffic.data,
+          sources: sources.available ? sources.data : sources.reason,
+        },
+      });
+      rb.note(
+        'rule-out-traffic',
+        !t.spiked
+          ? 'traffic flat: cost per request'
+          : t.people
+            ? 'traffic spiked: ask about a campaign'
+            : 'requests up, users flat',
+      );
+      return { traffic, sources };
+    });
+    // The question waits for a human but not the diagnosis: its answer weighs the traffic mitigation.
+    let campaign: DecisionInput | undefined;
+    // Requests that rise while users stay flat point at recompute, not traffic, unless agents are bots.
+    const bots =
+      sources.available && sources.data.botRequests.spike > sources.data.botRequests.baseline * (1 + p.spikeThreshold);
+    const t = traffic.available ? summarize.traffic(traffic.data, span, p.spikeThreshold) : undefined;
+    if (t?.spiked && (t.people || bots))
+      campaignAsked = rb.step('campaign-check', async () => {
+        campaign = await rb.gate('campaign-check', {
+          kind: 'manual',
+          detail:
+            'Traffic rose with the cost. Mark done if a marketing campaign or viral content explains it (the traffic is then left alone), skip if not; check the rate-limit logs for an attack.',
+          deadlineMs,
+          withdrawWhen: () => closing,
+        });
+        rb.note(
+          'campaign-check',
+          campaign
+            ? `${campaign.by}: ${campaign.decision === 'done' ? 'campaign or viral content' : 'no campaign'}`
+            : 'not answered',
+        );
+      });
+    else
+      rb.skip(
+        'campaign-check',
+        t?.spiked ? 'requests rose without more users or bots: recompute' : 'traffic did not spike',
+      );
+    // Awaited when the runbook closes; a cancellation meanwhile must not count as unhandled.
+    campaignAsked.catch(() => undefined);
+
+    // Step 3: Check Hidden Recompute
+    const { triggers, hiddenRatio } = await rb.step('hidden-recompute', async () => {
+      const [triggers, hiddenRatio, flags] = await Promise.all([
+        act.costTriggers.executeWithOptions({ summary: 'count and cost by trigger_type' }, [{ nowMs }]),
+        act.costHiddenRatio.executeWithOptions({ summary: 'daily hidden recompute ratio, 7 days' }, [{ nowMs }]),
+        act.featureFlags.executeWithOptions({ summary: 'auto-save and undo settings' }, [
+          { features: ['auto_save_interval_ms', 'undo_rate_limit'] },
+        ]),
+      ]);
+      if (!triggers.available || !hiddenRatio.available) {
+        const down = !triggers.available ? triggers : hiddenRatio;
+        rb.finding({ step: 'hidden-recompute', level: 'unavailable', summary: telemetryDown(down), evidence: null });
+        return { triggers, hiddenRatio };
+      }
+      const h = summarize.hidden(hiddenRatio.data, p.spikeThreshold);
+      rb.finding({
+        step: 'hidden-recompute',
+        level: h.increased ? 'warning' : 'info',
+        summary: `${h.summary}${flags.available ? `; settings: ${summarize.flags(flags.data)}` : ''}`,
+        evidence: {
+          triggers: triggers.data,
+          hiddenRatio: hiddenRatio.data,
+          flags: flags.available ? flags.data : flags.reason,
+        },
+      });
+      if (h.increased) {
+        const changes = await act.recentChanges.executeWithOptions({ summary: 'recent UX changes' }, [
+          { service: input.service, environment: input.environment, fromMs: spikeFrom - 24 * HOUR, toMs: nowMs },
+        ]);
+        rb.note(
+          'hidden-recompute',
+          `hidden ratio up: check UX changes (undo, auto-save), retry loops, auto-save frequency; ${summarize.changes(changes)}`,
+        );
+      }
+      return { triggers, hiddenRatio };
+    });
+
+    // Step 4: Check Token Usage
+    const { tokens, models } = await rb.step('token-usage', async () => {
+      const [tokens, models] = await Promise.all([
+        act.costTokens.executeWithOptions({ summary: 'average and p95 tokens per hour' }, [{ nowMs }]),
+        act.costModelUsage.executeWithOptions({ summary: 'tokens and cost per model' }, [span]),
+      ]);
+      if (!tokens.available) {
+        rb.finding({ step: 'token-usage', level: 'unavailable', summary: telemetryDown(tokens), evidence: null });
+        return { tokens, models };
+      }
+      const t = summarize.tokens(tokens.data, span, p.spikeThreshold);
+      rb.finding({
+        step: 'token-usage',
+        level: t.inputUp || t.outputUp ? 'warning' : 'info',
+        summary: t.summary + (models.available ? `; models: ${summarize.models(models.data)}` : ''),
+        evidence: { query: tokens.query, rows: tokens.data, models: models.available ? models.data : models.reason },
+      });
+      const checks = [
+        ...(t.inputUp
+          ? ['input up: check context window management, context appended not replaced, prompt template changes']
+          : []),
+        ...(t.outputUp ? ['output up: check model version, temperature/sampling, output format requirements'] : []),
+      ];
+      if (checks.length) rb.note('token-usage', checks.join('; '));
+      return { tokens, models };
+    });
+
+    // Step 5: Check Feature Attribution
+    const features = await rb.step('feature-attribution', async () => {
+      const features = await act.costFeatures.executeWithOptions({ summary: 'daily cost by feature, 7 days' }, [
+        { nowMs },
+      ]);
+      if (!features.available) {
+        rb.finding({
+          step: 'feature-attribution',
+          level: 'unavailable',
+          summary: telemetryDown(features),
+          evidence: null,
+        });
+        return features;
+      }
+      const f = summarize.features(features.data);
+      rb.finding({
+        step: 'feature-attribution',
+        level: f.dominant ? 'warning' : 'info',
+        summary: f.summary,
+        evidence: { query: features.query, rows: features.data },
+      });
+      if (f.dominant)
+        rb.note('feature-attribution', `${f.dominant}: check its recent changes, retry logic and token usage`);
+      return features;
+    });
+
+    // Step 6: Check Tool Call Failures
+    const tools = await rb.step('tool-failures', async () => {
+      const tools = await act.costToolFailures.executeWithOptions({ summary: 'tool failures, 48 h' }, [{ nowMs }]);
+      if (!tools.available) {
+        rb.finding({ step: 'tool-failures', level: 'unavailable', summary: telemetryDown(tools), evidence: null });
+        return tools;
+      }
+      const t = summarize.tools(tools.data);
+      rb.finding({
+        step: 'tool-failures',
+        level: t.failing.length ? 'warning' : 'info',
+        summary: t.summary,
+        evidence: { query: tools.query, rows: tools.data },
+      });
+      if (t.failing.length)
+        rb.note(
+          'tool-failures',
+          `${t.failing.join(', ')}: check the tool's API, retry cost multiplication; consider the circuit breaker`,
+        );
+      return tools;
+    });
+
+    // Step 7: Immediate Mitigation, by the diagnosis
+    const result = await rb.step('diagnosis', async () => {
+      const result = diagnose();
+      rb.state.diagnosis = result.diagnosis;
+      rb.note(
+        'diagnosis',
+        result.diagnosis.causes.map((c) => `${c.cause} (${Math.round(c.score * 100)}% of the extra cost)`).join(', ') ||
+          result.diagnosis.primary,
+      );
+      rb.record('diagnosis', `diagnosis: ${result.diagnosis.primary}`, result.diagnosis);
+      return result;
+    });
+    const diagnosis = result.diagnosis;
+    const costly =
+      p.capFeature || summarize.costliestFeature(features.available ? features.data : []) || 'expensive_feature';
+    const vars = actionVars(p, diagnosis, costly, sources);
+    const plan = costMitigationPlan(diagnosis);
+    for (const s of COST_SPIKE_STEPS.filter((s) => s.section === MITIGATION && s.kind === 'approval')) {
+      if (!plan.includes(s.id)) rb.skip(s.id, 'not indicated by the diagnosis');
+    }
+
+    let validated = false;
+    let handedOver = false;
+    let escalated = false;
+    let level = 0;
+    while (!validated) {
+      const next = plan.shift();
+      if (next) {
+        if (
+          next === 'rate-limit-traffic' &&
+          diagnosis.primary === 'traffic_increase' &&
+          campaign?.decision === 'done'
+        ) {
+          rb.skip(next, `expected traffic: ${campaign.by} confirmed a campaign or viral content`);
+          continue;
+        }
+        const cause = diagnosis.causes.find((c) =>
+          costMitigationPlan({ primary: c.cause, causes: [c] }).includes(next),
+        );
+        const outcome = await mitigations.apply({
+          step: next,
+          temporary: TEMPORARY.has(next),
+          detail: summarize.proposal(next, vars, cause?.evidence ?? []),
+          deadlineMs,
+          vars,
+        });
+        if (outcome !== 'applied') continue;
+      } else {
+        rb.setStatus('escalated');
+        await rb.escalate(`no mitigation left for ${diagnosis.primary}: responders must mitigate by hand`, ++level);
+        const handled = await rb.gate('manual-mitigation', {
+          kind: 'manual',
+          detail:
+            'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
+          deadlineMs,
+        });
+        if (handled?.decision === 'skip') {
+          rb.state.resolution = `handed to responders by ${handled.by}`;
+          handedOver = true;
+          break;
+        }
+      }
+      validated = await validate();
+      if (!validated && !escalated) {
+        escalated = true;
+        await escalation(++level);
+        validated = await validate();
+      } else if (!validated) {
+        rb.setStatus('escalated');
+        await rb.escalate('cost still above baseline after mitigation: offering the next mitigation', ++level);
+      }
+    }
+    if (validated) {
+      await rb.step('remove-temporary-mitigations', () => mitigations.undoAll('cost back within baseline'));
+    } else {
+      rb.skip('remove-temporary-mitigations', 'left in place: the incident was handed to responders');
+    }
+    if (!escalated)
+      for (const id of ['enable-cost-cap', 'alert-leadership', 'disable-feature'])
+        rb.skip(id, 'costs fell after mitigation');
+    const used = rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step);
+    const resolution =
+      rb.state.resolution ??
+      (used.length
+        ? `mitigated by ${used.join(', ')}; cost back within ${Math.round(p.spikeThreshold * 100)}% of baseline`
+        : 'cost back within baseline');
+    return await finish(diagnosis, resolution, validated && !handedOver);
+
+    function diagnose(): CostSpikeDiagnosis {
+      const missing = [hourly, traffic, triggers, hiddenRatio, tokens, features, tools].filter((o) => !o.available);
+      if (!hourly.available || missing.length > 0) {
+        const reasons = [...new Set(missing.map((o) => (o.available ? '' : o.reason)))].join('; ');
+        return {
+          ...(confirmation ?? diagnoseCostSpike(EMPTY, opts)),
+          diagnosis: {
+            primary: 'unknown',
+            causes: [
+              {
+                cause: 'unknown',
+                score: 0,
+                evidence: [`telemetry incomplete (${missing.length} of 7 diagnostics unavailable): ${reasons}`],
+                mitigation: '',
+              },
+            ],
+          },
+        };
+      }
+      const evidence: CostSpikeEvidence = {
+        hourlyCost: hourly.data,
+        traffic: traffic.available ? traffic.data : [],
+        triggers: triggers.available ? triggers.data : [],
+        hiddenRatio: hiddenRatio.available ? hiddenRatio.data : [],
+        tokens: tokens.available ? tokens.data : [],
+        features: features.available ? features.data : [],
+        toolFailures: tools.available ? tools.data : [],
+        history: history.available ? history.data : undefined,
+        sources: sources.available ? sources.data : undefined,
+        models: models.available ? models.data : undefined,
+      };
+      return diagnoseCostSpike(evidence, opts);
+    }
+
+    async function escalation(lvl: number): Promise<void> {
+      rb.setStatus('escalated');
+      await rb.escalate('costs still rising after mitigation: cost cap, leadership, feature disable', lvl);
+      // Leadership hears when the cost cap is decided, and within the hour at the latest.
+      let capDecided = false;
+      const cap = mitigations
+        .apply({
+          step: 'enable-cost-cap',
+          temporary: false,
+          detail: summarize.proposal('enable-cost-cap', vars, [
+            `cost still above baseline after ${applied().join(', ') || 'mitigation'}`,
+          ]),
+          deadlineMs,
+          vars,
+        })
+        .finally(() => (capDecided = true));
+      const leadership = (async () => {
+        await condition(() => capDecided, toMs(p.leadershipAlertWithin));
+        await rb.step('alert-leadership', async () => {
+          const sent = await act.notify.executeWithOptions({ summary: 'alert engineering leadership' }, [
+            {
+              target: p.leadershipTarget,
+              text: `:money_with_wings: Inference cost spike on ${input.service} (${input.environment}) still rising after mitigation. Diagnosis: ${diagnosis.primary}. Cost cap: ${rb.state.mitigations.find((m) => m.step === 'enable-cost-cap')?.status ?? 'pending'}. Incident ${workflowInfo().workflowId}`,
+            },
+          ]);
+          rb.note(
+            'alert-leadership',
+            sent.delivered.join(', ') || `not sent: ${[...sent.failed, ...sent.skipped].join('; ')}`,
+          );
+        });
+      })();
+      await Promise.all([cap, leadership]);
+      const critical = input.severity === 'critical' || result.increase >= 1;
+      if (!critical) {
+        rb.skip(
+          'disable-feature',
+          `not critical (severity ${input.severity}, cost ${Math.round(result.increase * 100)}% above baseline)`,
+        );
+        return;
+      }
+      await mitigations.apply({
+        step: 'disable-feature',
+        temporary: true,
+        detail: summarize.proposal('disable-feature', vars, [
+          `cost ${Math.round(result.increase * 100)}% above baseline and still rising`,
+        ]),
+        deadlineMs,
+        vars,
+      });
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      rb.setStatus('cancelled');
+      rb.state.resolution = 'cancelled';
+      await mitigations.undoAll('incident cancelled');
+      await rb.flushNonCancellable();
+    } else {
+      rb.setStatus('failed');
+      rb.record('failed', (err as Error).message);
+      await rb.flush();
+    }
+    throw err;
+  }
+
+  function applied(): string[] {
+    return rb.state.mitigations.filter((m) => m.status === 'applied').map((m) => m.step);
+  }
+
+  /** Validation: the cost rate since the mitigation, against the baseline of the hours it covers. */
+  async function validate(): Promise<boolean> {
+    rb.setStatus('validating');
+    const since = Date.now();
+    const window = await rb.step('validate-cost', async () => {
+      const past = await act.costHistory.executeWithOptions({ summary: 'baseline hours' }, [
+        { nowMs: Date.now() + toMs(p.validationWindow) + HOUR, days: p.baselineDays + 1 },
+      ]);
+      let previous: number | null = null;
+      const result = await validationWindow(rb, 'validate-cost', {
+        windowMs: toMs(p.validationWindow),
+        intervalMs: toMs(p.validationInterval),
+        failAfterBreaches: p.failAfterBreaches,
+        check: async () => {
+          const rate = await act.costRate.executeWithOptions({ summary: 'cost per hour since the mitigation' }, [
+            { sinceMs: since },
+          ]);
+          const baseline = past.available ? summarize.baselineAt(past.data, Date.now(), p.baselineDays) : null;
+          if (!rate.available || baseline === null) {
+            const why = !rate.available ? rate.reason : past.available ? 'no baseline hours' : past.reason;
+            return { ok: false, breach: false, value: null, summary: `cost rate unavailable: ${why}` };
+          }
+          const limit = baseline * (1 + p.spikeThreshold);
+          const rising = previous !== null && rate.data.perHour > previous;
+          previous = rate.data.perHour;
+          return {
+            ok: rate.data.perHour <= limit,
+            breach: rate.data.perHour > limit && rising,
+            value: rate.data.perHour,
+            summary: `$${rate.data.perHour.toFixed(2)}/h over ${Math.round(rate.data.seconds)} s (baseline $${baseline.toFixed(2)}/h, limit $${limit.toFixed(2)}/h)`,
+          };
+        },
+      });
+      if (result.passed) rb.note('validate-cost', result.reason);
+      else rb.fail('validate-cost', result.reason);
+      return result;
+    });
+    return window.passed;
+  }
+
+  // Step 8: Document and Monitor
+  async function finish(diagnosis: Diagnosis, resolution: string, resolved: boolean): Promise<RunbookResult> {
+    closing = true;
+    rb.state.diagnosis = diagnosis;
+    rb.state.resolution = resolution;
+    rb.setStatus('follow_up');
+    const rule = alertRuleFor(diagnosis, p);
+    const followUps = [
+      `Verify the fix: cost per hour within ${Math.round(p.spikeThreshold * 100)}% of baseline (${diagnosis.primary})`,
+      `Create the alert for this condition: ${rule.name}`,
+    ];
+    await rb.step('record-root-cause', async () => {
+      const top = diagnosis.causes[0];
+      await record.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
+        {
+          workflowId: workflowInfo().workflowId,
+          runId: workflowInfo().runId,
+          runbook: input.runbook,
+          report: {
+            rootCause: top ? `${diagnosis.primary}: ${top.evidence.join('; ')}` : diagnosis.primary,
+            impact: summarize.impact(rb.state.findings, startedMs),
+            resolution: `${resolution}. Mitigation applied: ${applied().join(', ') || 'none'}. Alert created: no (rule suggested: ${rule.name})`,
+            followUps,
+          },
+          followUpAfterMs: toMs(p.followUpAfter),
+        },
+      ]);
+    });
+    await rb.step('alert-rule', async () => {
+      rb.finding({
+        step: 'alert-rule',
+        level: 'info',
+        summary: `suggested alert ${rule.name}: ${rule.expr}`,
+        evidence: rule,
+      });
+      rb.note('alert-rule', `suggested ${rule.name}; not created`);
+    });
+    await rb.step('schedule-follow-up', async () => {
+      await scheduleFollowUp(input, followUps, toMs(p.followUpAfter));
+      rb.note(
+        'schedule-follow-up',
+        `due ${new Date(Date.now() + toMs(p.followUpAfter)).toISOString()} (in ${formatMs(toMs(p.followUpAfter))})`,
+      );
+    });
+    await campaignAsked;
+    rb.setStatus(resolved ? 'resolved' : 'escalated');
+    await rb.flush();
+    return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
+  }
+}
+
+const EMPTY: CostSpikeEvidence = {
+  hourlyCost: [],
+  traffic: [],
+  triggers: [],
+  hiddenRatio: [],
+  tokens: [],
+  features: [],
+  toolFailures: [],
+};
+
+function telemetryDown(o: Observed<unknown>): string {
+  return o.available ? '' : `telemetry unavailable (${o.query ?? 'query'}): ${o.reason}`;
+}
+
+function actionVars(
+  p: CostSpikeParams,
+  diagnosis: Diagnosis,
+  feature: string,
+  sources: Observed<{ topUsers: { name: string }[] }>,
+): Record<string, string> {
+  const vars: Record<string, string> = { feature };
+  for (const [k, v] of Object.entries(p)) if (typeof v === 'string' || typeof v === 'number') vars[k] = String(v);
+  vars.circuitBreakerRecoverySeconds = String(Math.round(toMs(p.circuitBreakerRecovery) / 1000));
+  // Bots and abuse are limited apart from the people the traffic increase brings.
+  if (diagnosis.primary === 'bot_or_abuse') vars.trafficScope = 'suspected_bots';
+  if (sources.available)
+    vars.topUsers = sources.data.topUsers
+      .slice(0, 5)
+      .map((u) => u.name)
+      .join(',');
+  return vars;
+}
