@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import { stateQuery, type IncidentState } from '../../workflows/definitions';
 import { createHarness, eventually, recordHistory, requireEnv, type Harness } from '../support/harness';
+import { createTelemetryDatabase, LlmApp } from '../support/llm-app';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -152,5 +153,123 @@ describe('crash safety', { skip: needs(PROMETHEUS) }, () => {
       'the interrupted run stays recorded as outcome unknown',
     );
     await recordHistory(h.client, handle.workflowId, 'crash-during-rollback-and-validation');
+  });
+});
+
+describe('crash safety of the cost cap', () => {
+  const world = new World();
+  const workers: WorkerProcess[] = [];
+  let h: Harness | undefined;
+  let db: Awaited<ReturnType<typeof createTelemetryDatabase>> | undefined;
+  let app: LlmApp | undefined;
+
+  after(async () => {
+    app?.stop();
+    for (const w of workers) await w.stop();
+    await h?.close();
+    await db?.drop();
+    await world.slack.close();
+  });
+
+  test('SIGKILL while the cost-cap update waits on a lock: the flag changes once, after approval', async () => {
+    await world.slack.listen();
+    db = await createTelemetryDatabase();
+    app = new LlmApp(db.pool);
+    await app.generate('hidden_recompute', 100_000);
+    await db.pool.query(`
+      INSERT INTO feature_flags (feature, enabled) VALUES ('chat', true);
+      CREATE TABLE flag_changes (feature text, enabled boolean, updated_by text);
+      CREATE FUNCTION count_flag_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO flag_changes VALUES (NEW.feature, NEW.enabled, NEW.updated_by); RETURN NEW; END $$;
+      CREATE TRIGGER flag_change AFTER UPDATE ON feature_flags FOR EACH ROW EXECUTE FUNCTION count_flag_change();`);
+    const baseline = await app.baselinePerHour();
+    // Only the cost cap (chat off) brings this app's cost down.
+    app.live({ spikePerHour: baseline * 3, fixedPerHour: baseline * 3, mitigated: () => false, feature: 'chat' });
+
+    const config = {
+      notifications: { oncall: { slackChannel: '#oncall' }, leadership: { slackChannel: '#eng-leadership' } },
+      escalation: ['oncall'],
+      runbooks: {
+        'cost-spike': {
+          params: {
+            validationWindow: '6s',
+            validationInterval: '2s',
+            failAfterBreaches: 2,
+            costCapUsd: 0.0001,
+            capFeature: 'chat',
+            approvalDeadline: '1h',
+            followUpAfter: '1h',
+          },
+        },
+      },
+    };
+    const configFile = path.join(world.dir, 'cost-config.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    h = await createHarness('crash-cost', config, world.env(), { telemetryUrl: db.url });
+    const workerEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...world.env(),
+      RUNBOOKS_CONFIG: configFile,
+      RUNBOOKS_TASK_QUEUE: h.taskQueue,
+      DATABASE_URL: requireEnv('DATABASE_URL'),
+      TELEMETRY_DATABASE_URL: db.url,
+      TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
+    };
+    const startWorker = async () => {
+      const w = await new WorkerProcess(workerEnv).start();
+      workers.push(w);
+      return w;
+    };
+    const worker = await startWorker();
+    const started = await h.incidents.start({
+      runbook: 'cost-spike',
+      service: SERVICE,
+      environment: 'prod',
+      source: 'manual',
+      startedBy: 'test',
+    });
+    const handle = h.client.workflow.getHandle(started.workflowId);
+    const until = (what: string, ok: (s: IncidentState) => boolean, timeoutMs = 60_000) =>
+      eventually(what, async () => ((s) => (ok(s) ? s : undefined))(await handle.query(stateQuery)), timeoutMs);
+    const pendingOn = (...steps: string[]) => (s: IncidentState) => s.pendingApprovals.some((p) => steps.includes(p.step));
+
+    const first = await until('a hidden-recompute mitigation', pendingOn('reduce-auto-save', 'rate-limit-undo'));
+    const step = first.pendingApprovals.find((p) => p.step !== 'campaign-check')!.step;
+    await h.incidents.decide(handle.workflowId, { step, decision: 'approve', by: 'alice' });
+    await until('the cost cap approval', pendingOn('enable-cost-cap'));
+    const changes = async () => Number((await db!.pool.query('SELECT count(*) AS n FROM flag_changes')).rows[0].n);
+    assert.equal(await changes(), 0, 'nothing changed before approval');
+
+    // Someone holds the flag row: the approved update waits on the lock while the worker dies.
+    const holder = await db.pool.connect();
+    await holder.query("BEGIN; SELECT * FROM feature_flags WHERE feature = 'chat' FOR UPDATE");
+    await h.incidents.decide(handle.workflowId, { step: 'enable-cost-cap', decision: 'approve', by: 'alice' });
+    await eventually('the cost-cap update to wait on the lock', async () => {
+      const { rowCount } = await db!.pool.query(
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE feature_flags%'",
+      );
+      return rowCount ? true : undefined;
+    });
+    await worker.kill();
+    await holder.query('COMMIT');
+    holder.release();
+    // The dead worker's statement still lands once the lock is free.
+    await eventually('the orphaned update to land', async () => ((await changes()) === 1 ? true : undefined), 10_000);
+
+    await startWorker();
+    const result = (await handle.result()) as { status: string };
+    assert.equal(result.status, 'resolved');
+    assert.equal(await changes(), 1, 'the cost cap changed the flag exactly once');
+    const { rows } = await db.pool.query('SELECT enabled, updated_by FROM flag_changes');
+    assert.equal(rows[0].enabled, false);
+    assert.match(rows[0].updated_by, /^alice via .* enable-cost-cap\/apply$/);
+    const final = await handle.query(stateQuery);
+    assert.equal(final.mitigations.find((m) => m.step === 'enable-cost-cap')?.status, 'applied');
+    const events = await h.pool.query(
+      "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'mitigation_applied' AND step = 'enable-cost-cap'",
+      [handle.workflowId],
+    );
+    assert.match(events.rows[0]?.message ?? '', /took effect before the worker stopped/);
+    await recordHistory(h.client, handle.workflowId, 'cost-spike-crash-during-cost-cap');
   });
 });
