@@ -55,7 +55,8 @@ describe('gateway', () => {
     h = await createHarness('gateway', {
       routes: [
         { match: ['alertname=~"(?i).*(ErrorRate|5xx).*"'], runbook: 'api-error-budget' },
-        { match: ['alertname="Spend"'], runbook: 'cost-spike' },
+        { match: ['alertname="Spend"'], runbook: 'llm-provider-incident' },
+        { match: ['alertname=~"(?i).*(Cost|Spend|Budget)Spike.*|InferenceCost.*"'], runbook: 'cost-spike' },
       ],
       responders: [
         { name: 'alice', tokenSha256: sha(ALICE), roles: ['oncall'] },
@@ -135,6 +136,29 @@ describe('gateway', () => {
       ['started', 'joined', 'joined'],
     );
     await handle.cancel();
+  });
+
+  test('an inference cost alert (cost > 20% above baseline) starts the cost-spike runbook', async () => {
+    const env = `cost-${randomUUID().slice(0, 6)}`;
+    const res = await post(
+      '/alertmanager',
+      payload(`{}:{alertname="InferenceCostSpike",environment="${env}"}`, [
+        alert({ alertname: 'InferenceCostSpike', environment: env, severity: 'critical' }),
+      ]),
+    );
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { alerts: { workflowId: string; outcome: string; runbook: string }[] };
+    assert.equal(body.alerts[0].outcome, 'started');
+    assert.equal(body.alerts[0].runbook, 'cost-spike');
+    const handle = h.client.workflow.getHandle(body.alerts[0].workflowId);
+    const s = await eventually('the spike confirmation to run', async () => {
+      const st = await handle.query(stateQuery);
+      return st.steps.find((x) => x.id === 'confirm-spike')?.status !== 'pending' ? st : undefined;
+    });
+    assert.equal(s.runbook, 'cost-spike');
+    assert.equal(s.severity, 'P1');
+    assert.equal(s.steps[0].budget, '5m');
+    await handle.terminate('test done');
   });
 
   test('alerts that match no route, name an unknown runbook, or one not built: 200, ignored with the reason, recorded', async () => {

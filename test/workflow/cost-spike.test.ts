@@ -217,7 +217,7 @@ describe('cost-spike on the local Temporal server', () => {
     }
   });
 
-  test('still rising: escalation pages, the cost cap waits for approval, leadership hears, validation holds after', async () => {
+  test('still rising: escalation pages, the cost cap waits for approval, leadership hears, a critical incident is offered a feature disable', async () => {
     await app.generate('hidden_recompute', 100_000);
     await db.pool.query(`INSERT INTO feature_flags (feature, enabled) VALUES ('chat', true)`);
     const baseline = await app.baselinePerHour();
@@ -225,7 +225,7 @@ describe('cost-spike on the local Temporal server', () => {
     app.live({ spikePerHour: baseline * 3, fixedPerHour: baseline * 3, mitigated: () => false, feature: 'chat' });
     const pagesBefore = world.pagerduty.events.length;
     try {
-      const handle = await open({ costCapUsd: 0.0001, capFeature: 'chat', failAfterBreaches: 2 });
+      const handle = await open({ costCapUsd: 0.0001, capFeature: 'chat', failAfterBreaches: 2 }, 'P1');
       const first = (await waitingOn(handle, 'reduce-auto-save', 'rate-limit-undo')).on;
       await decide(handle, first, 'approve');
       const s = await waitingOn(handle, 'enable-cost-cap');
@@ -234,6 +234,10 @@ describe('cost-spike on the local Temporal server', () => {
       assert.equal((await flag('chat'))?.enabled, true, 'the cap waits for approval');
       assert.ok(!world.slack.messages.some((m) => m.channel === '#eng-leadership'));
       await decide(handle, 'enable-cost-cap', 'approve');
+      // Critical (P1): a temporary disable of the feature is offered too; the cap already did it.
+      const offered = await waitingOn(handle, 'disable-feature');
+      assert.match(offered.pendingApprovals.find((p) => p.step === 'disable-feature')?.detail ?? '', /chat disabled until/);
+      await decide(handle, 'disable-feature', 'reject');
       const result = await handle.result();
       assert.equal(result.status, 'resolved', result.resolution);
       const chat = await flag('chat');
@@ -241,7 +245,7 @@ describe('cost-spike on the local Temporal server', () => {
       assert.match(chat?.updated_by ?? '', /enable-cost-cap\/apply/);
       assert.ok(world.slack.messages.some((m) => m.channel === '#eng-leadership' && /still rising/.test(m.text)));
       const end = await handle.query(stateQuery);
-      assert.equal(end.steps.find((x) => x.id === 'disable-feature')?.status, 'skipped', 'not critical');
+      assert.equal(end.mitigations.find((m) => m.step === 'disable-feature')?.status, 'rejected');
       assert.equal(end.mitigations.find((m) => m.step === 'enable-cost-cap')?.status, 'applied');
       await recordHistory(h.client, handle.workflowId, 'cost-spike-escalation');
     } finally {

@@ -426,12 +426,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         });
       })();
       await Promise.all([cap, leadership]);
-      const critical = input.severity === 'critical' || result.increase >= 1;
-      if (!critical) {
-        rb.skip(
-          'disable-feature',
-          `not critical (severity ${input.severity}, cost ${Math.round(result.increase * 100)}% above baseline)`,
-        );
+      // "If critical": the incident's severity says so (P1, from an Alertmanager severity=critical).
+      if (!['P1', 'critical'].includes(input.severity)) {
+        rb.skip('disable-feature', `not critical (severity ${input.severity})`);
         return;
       }
       await mitigations.apply({
