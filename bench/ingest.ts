@@ -1,4 +1,4 @@
-// `npm run bench`: alert ingest through the real gateway against raw `client.workflow.start` on the
+// `npm run bench:ingest` (with bench:telemetry, `npm run bench`): alert ingest through the real gateway against raw `client.workflow.start` on the
 // same Temporal dev server, in one run. Four measured phases, each a fixed count at a fixed
 // concurrency:
 //   raw start           client.workflow.start of apiErrorBudget with the gateway's exact options, new ids
@@ -11,7 +11,7 @@
 // The phases run in several rounds, in alternating order, so a burst of load from elsewhere on the
 // machine or a server that slows as it fills does not land on one side of the comparison only.
 //
-//   npm run bench -- [--count 500] [--concurrency 16] [--rounds 3] [--warmup 50]
+//   npm run bench:ingest -- [--count 500] [--concurrency 16] [--rounds 3] [--warmup 50]
 // DATABASE_URL, when set, is used instead of an embedded Postgres. Temporal is always a fresh
 // in-memory dev server on a free port, so the figures do not depend on anyone else's history.
 import { randomUUID } from 'node:crypto';
