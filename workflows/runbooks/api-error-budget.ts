@@ -1,7 +1,7 @@
 // API Error Budget Runbook — related alert: API Error Rate (5xx > 1 %).
 // Follows the document section by section: immediate actions, diagnostics, mitigation,
 // validation, post-incident tasks.
-import { isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { DecisionInput, RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
@@ -285,17 +285,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     await rb.flush();
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   } catch (err) {
-    if (isCancellation(err)) {
-      rb.setStatus('cancelled');
-      rb.state.resolution = 'cancelled';
-      await mitigations.undoAll('incident cancelled');
-      await rb.flushNonCancellable();
-    } else {
-      rb.setStatus('failed');
-      rb.record('failed', (err as Error).message);
-      await rb.flush();
-    }
-    throw err;
+    return await mitigations.abandon(err);
   }
 
   async function validate(): Promise<boolean> {

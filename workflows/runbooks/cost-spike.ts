@@ -2,7 +2,7 @@
 // Follows the document step by step over the LLM app's telemetry: confirm the spike, rule out
 // traffic, hidden recompute, token usage, feature attribution, tool failures; then mitigation
 // with approval, validation, escalation while costs still rise, and document and monitor.
-import { condition, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { Observed } from '../../activities/http';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
@@ -442,17 +442,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       });
     }
   } catch (err) {
-    if (isCancellation(err)) {
-      rb.setStatus('cancelled');
-      rb.state.resolution = 'cancelled';
-      await mitigations.undoAll('incident cancelled');
-      await rb.flushNonCancellable();
-    } else {
-      rb.setStatus('failed');
-      rb.record('failed', (err as Error).message);
-      await rb.flush();
-    }
-    throw err;
+    return await mitigations.abandon(err);
   }
 
   function applied(): string[] {

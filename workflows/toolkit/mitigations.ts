@@ -1,6 +1,6 @@
 // Mitigations: each waits for approval (unless the policy pre-approves it), runs its configured
 // action at most once, and, when temporary, is registered with its undo.
-import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ActionOutcome } from '../../activities/actions';
 import type { Runbook } from './runbook';
@@ -111,6 +111,25 @@ export class Mitigations {
         this.rb.record('mitigation_undone', `${step}: ${outcome.summary}`, outcome, step);
       }
     });
+  }
+
+  /**
+   * The runbook ends early: cancelled, its temporary mitigations are undone; failed, it says why.
+   * Either way the timeline lands, and the error goes on to Temporal.
+   */
+  async abandon(err: unknown): Promise<never> {
+    const { rb } = this;
+    if (isCancellation(err)) {
+      rb.setStatus('cancelled');
+      rb.state.resolution = 'cancelled';
+      await this.undoAll('incident cancelled');
+      await rb.flushNonCancellable();
+    } else {
+      rb.setStatus('failed');
+      rb.record('failed', (err as Error).message);
+      await rb.flush();
+    }
+    throw err;
   }
 
   private run(step: string, phase: 'apply' | 'undo', by: string): Promise<ActionOutcome> {
