@@ -107,6 +107,29 @@ async function setFlag(telemetry: Pool, flag: FlagChange, author: string): Promi
   return { exitCode: 0, output: shown };
 }
 
+/** The provider's Admin API: only the key's id travels; the admin key stays in the worker's environment. */
+async function changeProviderKey(
+  change: NonNullable<ActionConfig['providerKey']>,
+  env: NodeJS.ProcessEnv,
+): Promise<CommandResult> {
+  const base = (env.ANTHROPIC_ADMIN_URL ?? env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com').replace(/\/$/, '');
+  const res = await fetch(`${base}/v1/organizations/api_keys/${encodeURIComponent(change.keyId)}`, {
+    method: 'POST',
+    headers: {
+      'x-api-key': env.ANTHROPIC_ADMIN_KEY ?? '',
+      'anthropic-version': '2023-06-01',
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ status: change.status }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  const requestId = res.headers.get('request-id') ?? 'none';
+  return res.ok
+    ? { exitCode: 0, output: `API key ${change.keyId} set ${change.status} (request-id ${requestId})` }
+    : { exitCode: 1, output: `Admin API answered ${res.status} (request-id ${requestId}): ${text.slice(0, 300)}` };
+}
+
 /** After a crash mid-change: the flag row names this change as its last author, so it took effect. */
 async function flagChangeLanded(telemetry: Pool, flag: FlagChange, author: string): Promise<boolean> {
   const { rowCount } = await telemetry
@@ -122,7 +145,10 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       const vars = req.vars ?? {};
       const argv = fillVars(req.phase === 'apply' ? action?.run : action?.undo, vars);
       const flag = fillVars(req.phase === 'apply' ? action?.flag : action?.undoFlag, vars);
-      if (!action || (!argv && !flag)) {
+      const providerKey = req.phase === 'apply' ? fillVars(action?.providerKey, vars) : undefined;
+      // The Admin API needs its key and the key's id; without them revoking is a responder's job.
+      const keyChange = providerKey?.keyId && env.ANTHROPIC_ADMIN_KEY ? providerKey : undefined;
+      if (!action || (!argv && !flag && !keyChange)) {
         return {
           status: 'not_configured',
           summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}`,
@@ -130,7 +156,13 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       }
       const label = `${req.step} (${req.phase})`;
       if (
-        !(await store.claimMitigationRun(req.workflowId, req.step, req.phase, req.by, argv ? { run: argv } : { flag }))
+        !(await store.claimMitigationRun(
+          req.workflowId,
+          req.step,
+          req.phase,
+          req.by,
+          argv ? { run: argv } : flag ? { flag } : { providerKey: keyChange },
+        ))
       ) {
         const prior = await store.mitigationRun(req.workflowId, req.step, req.phase);
         if (!prior?.outcome && flag && (await flagChangeLanded(telemetry, flag, flagAuthor(req)))) {
@@ -158,7 +190,11 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       }
       let result: CommandResult;
       try {
-        result = argv ? await runCommand(argv, action, env) : await setFlag(telemetry, flag!, flagAuthor(req));
+        result = argv
+          ? await runCommand(argv, action, env)
+          : flag
+            ? await setFlag(telemetry, flag, flagAuthor(req))
+            : await changeProviderKey(keyChange!, env);
       } catch (err) {
         result = { exitCode: 1, output: (err as Error).message };
       }

@@ -2,10 +2,12 @@
 import type { Deps } from './deps';
 import { createActionActivities } from './actions';
 import { createCostActivities } from './cost';
+import { createKeyAuditActivities } from './key-audit';
 import { createDependencyActivities } from './dependencies';
 import { createLokiActivities } from './loki';
 import { createNotifyActivities } from './notify';
 import { createPrometheusActivities } from './prometheus';
+import { createProviderActivities } from './provider';
 import { createFollowUpActivities, createStoreActivities } from './store';
 import { createTraceActivities } from './traces';
 
@@ -22,6 +24,8 @@ export function createActivities(deps: Deps) {
     ...createDependencyActivities(deps),
     ...createNotifyActivities(deps),
     ...createCostActivities(deps),
+    ...createKeyAuditActivities(deps),
+    ...createProviderActivities(deps),
   };
 }
 

@@ -41,7 +41,32 @@ export function createPrometheusActivities({ config }: Deps) {
   };
   const notConfigured = { available: false as const, reason: 'Prometheus not configured (PROMETHEUS_URL)' };
 
+  const scalar = async (query: string): Promise<number | null> => {
+    const rows = await instant(prom.url!, query);
+    const value = rows.length ? Number(rows[0].value[1]) : NaN;
+    return Number.isFinite(value) ? value : null;
+  };
+
   return {
+    /** The app's own provider error ratio, p99 latency (ms) and quality signal; null where it has none. */
+    async providerMetrics(
+      scope: Scope,
+    ): Promise<Observed<{ errorRatio: number | null; p99Ms: number | null; quality: number | null }>> {
+      if (!prom.url) return notConfigured;
+      const q = config.dataSources.llmProvider;
+      return observe(
+        async () => {
+          const [errorRatio, p99s, quality] = await Promise.all([
+            scalar(fill(q.errorRatioQuery, scope)),
+            scalar(fill(q.latencyP99Query, scope)),
+            q.qualityQuery ? scalar(fill(q.qualityQuery, scope)) : Promise.resolve(null),
+          ]);
+          return { errorRatio, p99Ms: p99s === null ? null : p99s * 1000, quality };
+        },
+        fill(q.errorRatioQuery, scope),
+      );
+    },
+
     /** Which routes exhibit elevated 5xx: the ratio per route, worst first. */
     async errorRatioByRoute(scope: Scope): Promise<Observed<RouteRatio[]>> {
       if (!prom.url) return notConfigured;
@@ -59,11 +84,7 @@ export function createPrometheusActivities({ config }: Deps) {
     async errorRatio(scope: Scope): Promise<Observed<number | null>> {
       if (!prom.url) return notConfigured;
       const query = ratioQuery(scope, '');
-      return observe(async () => {
-        const rows = await instant(prom.url!, query);
-        const value = rows.length ? Number(rows[0].value[1]) : NaN;
-        return Number.isFinite(value) ? value : null;
-      }, query);
+      return observe(() => scalar(query), query);
     },
   };
 }

@@ -12,6 +12,8 @@ export interface PostIncidentReport {
   impact: string;
   resolution: string;
   followUps: string[];
+  /** A runbook's own postmortem document (Markdown), when its document has a template. */
+  postmortem?: string;
 }
 
 export function createStoreActivities({ store, config }: Deps) {

@@ -10,7 +10,24 @@ const flag = (feature: string, value: string, undoValue?: string): ActionConfig 
   env: [],
 });
 
+/** On for the incident, off again once it ends. */
+const toggle = (feature: string, value?: string): ActionConfig => ({
+  flag: { feature, enabled: true, ...(value !== undefined ? { value } : {}) },
+  undoFlag: { feature, enabled: false },
+  timeout: '1m',
+  env: [],
+});
+
 export const DEFAULT_ACTIONS: Record<string, ActionConfig> = {
+  // llm-provider-incident: the app's switches around its provider calls.
+  'provider-circuit-breaker': toggle('llm_circuit_breaker'),
+  'queue-non-critical': toggle('llm_queue_non_critical'),
+  'message-batches': toggle('llm_bulk_via_message_batches'),
+  'reduce-max-tokens': toggle('llm_max_tokens', '{reducedMaxTokens}'),
+  'fallback-mode': toggle('llm_fallback_mode', '{fallbackMessage}'),
+  'smaller-model': toggle('llm_model_override', '{fallbackModel}'),
+  'revoke-key': { providerKey: { keyId: '{apiKeyId}', status: 'inactive' }, timeout: '1m', env: [] },
+  // cost-spike:
   'reduce-auto-save': flag('auto_save_interval_ms', '{autoSaveIntervalMs}', '{previousAutoSaveIntervalMs}'),
   'rate-limit-undo': flag('undo_rate_limit', '{undoRateLimit}'),
   'cap-context': flag('max_context_messages', '{maxContextMessages}'),

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budget.params';
 import { COST_SPIKE_DEFAULTS as CS } from '../workflows/runbooks/cost-spike.params';
+import { LLM_PROVIDER_DEFAULTS as LP } from '../workflows/runbooks/llm-provider-incident.params';
 import type { RunbookId } from '../workflows/definitions';
 import type { Config } from './schema';
 import { describeIssues } from './load';
@@ -12,6 +13,8 @@ const duration = z.union([
   z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m, 90s or 7d'),
 ]);
 const ratio = z.coerce.number().min(0).max(1);
+// `--param keyCompromise=true` arrives as a string: only "true"/"false" are booleans here.
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 
 const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = {
   'api-error-budget': z
@@ -58,6 +61,36 @@ const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = 
         .default(CS.asOf),
       approvalDeadline: duration.default(CS.approvalDeadline),
       followUpAfter: duration.default(CS.followUpAfter),
+    })
+    .strict(),
+  'llm-provider-incident': z
+    .object({
+      probeRequests: z.coerce.number().int().min(1).max(20).default(LP.probeRequests),
+      probeModel: z.string().min(1).default(LP.probeModel),
+      probeTimeout: duration.default(LP.probeTimeout),
+      p99LatencyThreshold: duration.default(LP.p99LatencyThreshold),
+      intermittentErrorRate: ratio.default(LP.intermittentErrorRate),
+      qualityThreshold: z.coerce.number().default(LP.qualityThreshold),
+      degradedQuality: flag.default(LP.degradedQuality),
+      p1AckWithin: duration.default(LP.p1AckWithin),
+      p2AckWithin: duration.default(LP.p2AckWithin),
+      p3AckWithin: duration.default(LP.p3AckWithin),
+      businessDayStartHour: z.coerce.number().int().min(0).max(23).default(LP.businessDayStartHour),
+      businessUtcOffsetMinutes: z.coerce.number().int().min(-720).max(840).default(LP.businessUtcOffsetMinutes),
+      overloadedRetryAfter: duration.default(LP.overloadedRetryAfter),
+      serverErrorRetries: z.coerce.number().int().min(0).max(10).default(LP.serverErrorRetries),
+      serverErrorBackoff: duration.default(LP.serverErrorBackoff),
+      rateLimitDefaultWait: duration.default(LP.rateLimitDefaultWait),
+      recoveryWindow: duration.default(LP.recoveryWindow),
+      recoveryInterval: duration.default(LP.recoveryInterval),
+      reducedMaxTokens: z.coerce.number().int().positive().default(LP.reducedMaxTokens),
+      fallbackModel: z.string().min(1).default(LP.fallbackModel),
+      fallbackMessage: z.string().min(1).default(LP.fallbackMessage),
+      keyCompromise: flag.default(LP.keyCompromise),
+      apiKeyId: z.string().default(LP.apiKeyId),
+      auditWindow: duration.default(LP.auditWindow),
+      approvalDeadline: duration.default(LP.approvalDeadline),
+      followUpAfter: duration.default(LP.followUpAfter),
     })
     .strict(),
 };

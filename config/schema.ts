@@ -20,18 +20,25 @@ const flagChange = z.object({
   whenLastHourCostAbove: z.union([z.number().nonnegative(), z.string().min(1)]).optional(),
 });
 
+/** The provider's Admin API (POST /v1/organizations/api_keys/{id}) with ANTHROPIC_ADMIN_KEY. */
+const providerKeyChange = z.object({ keyId: z.string(), status: z.enum(['inactive', 'archived']) });
+
 export const actionSchema = z
   .object({
     run: argv.optional(),
     undo: argv.optional(),
     flag: flagChange.optional(),
     undoFlag: flagChange.optional(),
+    providerKey: providerKeyChange.optional(),
     timeout: duration.default('10m'),
     cwd: z.string().optional(),
     /** Names of worker environment variables passed to the command (secrets stay out of history). */
     env: z.array(z.string()).default([]),
   })
-  .refine((a) => (a.run ? 1 : 0) + (a.flag ? 1 : 0) === 1, 'give exactly one of run (argv) or flag');
+  .refine(
+    (a) => (a.run ? 1 : 0) + (a.flag ? 1 : 0) + (a.providerKey ? 1 : 0) === 1,
+    'give exactly one of run (argv), flag or providerKey',
+  );
 export type ActionConfig = z.infer<typeof actionSchema>;
 
 const responder = z.object({
@@ -95,6 +102,23 @@ export const configSchema = z.object({
       traces: z.object({ url: z.string().url().optional() }).prefault({}),
       statusPages: z.array(z.object({ name: z.string(), url: z.string().url() })).default([]),
       redisUrl: z.string().optional(),
+      /** The app's own view of the LLM provider: PromQL, {service} and {environment} filled in. */
+      llmProvider: z
+        .object({
+          errorRatioQuery: z
+            .string()
+            .default(
+              'sum(rate(llm_provider_requests_total{service="{service}",status!~"2.."}[5m])) / sum(rate(llm_provider_requests_total{service="{service}"}[5m]))',
+            ),
+          latencyP99Query: z
+            .string()
+            .default(
+              'histogram_quantile(0.99, sum by (le) (rate(llm_provider_request_duration_seconds_bucket{service="{service}"}[5m])))',
+            ),
+          /** A quality signal such as an eval score or 1 - negative-feedback rate; none by default. */
+          qualityQuery: z.string().optional(),
+        })
+        .prefault({}),
       otelEndpoints: z.array(z.string().url()).default([]),
     })
     .prefault({}),

@@ -27,6 +27,7 @@ export type RunbookId = (typeof RUNBOOK_IDS)[number];
 export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
   'api-error-budget': 'apiErrorBudget',
   'cost-spike': 'costSpike',
+  'llm-provider-incident': 'llmProviderIncident',
 };
 export const RUNNABLE_RUNBOOKS = Object.keys(WORKFLOW_TYPES) as RunbookId[];
 

@@ -2,3 +2,4 @@
 export { apiErrorBudget } from './runbooks/api-error-budget';
 export { followUpReminder } from './follow-up';
 export { costSpike } from './runbooks/cost-spike';
+export { llmProviderIncident } from './runbooks/llm-provider-incident';

@@ -63,6 +63,8 @@ export interface GateOptions {
   deadlineMs: number;
   /** Stop waiting (and return undefined) once this turns true, e.g. the alert resolved. */
   withdrawWhen?: () => boolean;
+  /** The tier the first missed deadline pages (default 1): 2 when tier 1 was paged at once. */
+  escalateFrom?: number;
 }
 
 export class Runbook {
@@ -274,7 +276,7 @@ export class Runbook {
           pending.deadline = new Date(Date.now() + opts.deadlineMs).toISOString();
           await this.escalate(
             `No decision on "${def.title}" after ${formatMs(opts.deadlineMs * pending.escalations)}`,
-            pending.escalations,
+            (opts.escalateFrom ?? 1) - 1 + pending.escalations,
           );
         }
       }

@@ -1,0 +1,323 @@
+// The Anthropic API incident runbook on the local Temporal dev server. The provider is a local
+// server speaking the Messages API (and its Admin API and status page), reached through
+// @anthropic-ai/sdk with baseURL, as production reaches the real one.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { AnthropicStandIn } from '../support/anthropic-standin';
+import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
+import { PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from '../support/standins';
+
+const FAST = {
+  probeRequests: 3,
+  probeTimeout: '700ms',
+  recoveryWindow: '2s',
+  recoveryInterval: '1s',
+  overloadedRetryAfter: '3s',
+  serverErrorRetries: 1,
+  serverErrorBackoff: '1s',
+  rateLimitDefaultWait: '1s',
+  approvalDeadline: '1h',
+  p1AckWithin: '1h',
+  p2AckWithin: '1h',
+  p3AckWithin: '1h',
+  followUpAfter: '1h',
+};
+
+describe('llm-provider-incident on the local Temporal server', () => {
+  const anthropic = new AnthropicStandIn();
+  const status = new StatusPageStandIn();
+  const slack = new SlackStandIn();
+  const pagerduty = new PagerDutyStandIn();
+  let h: Harness;
+
+  before(async () => {
+    await Promise.all([anthropic.listen(), status.listen(), slack.listen(), pagerduty.listen()]);
+    anthropic.keyStatus.set('apikey_01', 'active');
+    h = await createHarness(
+      'provider',
+      {
+        notifications: {
+          oncall: { slackChannel: '#oncall', pagerduty: true },
+          secondary: { slackChannel: '#incident-secondary', pagerduty: true },
+        },
+        escalation: ['oncall', 'secondary'],
+        dataSources: { statusPages: [{ name: 'anthropic', url: `${status.url}/api/v2/status.json` }] },
+        runbooks: { 'llm-provider-incident': { params: FAST } },
+      },
+      {
+        ANTHROPIC_API_KEY: anthropic.apiKey,
+        ANTHROPIC_BASE_URL: anthropic.url,
+        ANTHROPIC_ADMIN_KEY: anthropic.adminKey,
+        SLACK_BOT_TOKEN: slack.token,
+        SLACK_API_URL: `${slack.url}/api`,
+        PAGERDUTY_ROUTING_KEY: 'routing-key-test',
+        PAGERDUTY_EVENTS_URL: pagerduty.url,
+      },
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    await Promise.all([anthropic.close(), status.close(), slack.close(), pagerduty.close()]);
+  });
+
+  async function open(params: Record<string, unknown> = {}) {
+    const started = await h.incidents.start({
+      runbook: 'llm-provider-incident',
+      key: randomUUID().slice(0, 8),
+      service: 'api',
+      environment: 'prod',
+      source: 'manual',
+      startedBy: 'test',
+      params,
+    });
+    return h.client.workflow.getHandle<(i: unknown) => Promise<RunbookResult>>(started.workflowId);
+  }
+
+  async function until(handle: WorkflowHandle, what: string, ok: (s: IncidentState) => boolean, timeoutMs = 60_000) {
+    let last: IncidentState | undefined;
+    try {
+      return await eventually(
+        what,
+        async () => {
+          last = await handle.query(stateQuery);
+          return ok(last) ? last : undefined;
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message} (last: ${last?.severity} ${last?.status} ${last?.diagnosis?.primary} pending [${last?.pendingApprovals.map((p) => p.step)}] ${last?.findings.map((f) => f.summary).join(' | ')})`,
+      );
+    }
+  }
+  const pending = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
+  const decide = (
+    handle: WorkflowHandle,
+    step: string,
+    decision: 'approve' | 'reject' | 'done' | 'skip' | 'acknowledge',
+  ) => h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
+  const flag = async (feature: string) =>
+    (await h.pool.query('SELECT enabled, value FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
+      { enabled: boolean; value: string | null } | undefined;
+  const postmortem = async (workflowId: string): Promise<string> =>
+    (await h.pool.query('SELECT post_incident FROM incidents WHERE workflow_id = $1', [workflowId])).rows[0]
+      ?.post_incident?.postmortem ?? '';
+
+  function assertPostmortem(text: string, severity: string) {
+    for (const field of [
+      '## Incident:',
+      '**Duration:**',
+      '**Severity:**',
+      '**Impact:**',
+      '**Root Cause:**',
+      '**Detection:**',
+      '**Mitigation:**',
+      '**Request IDs:**',
+      '**Action Items:**',
+      '- [ ] ',
+    ])
+      assert.ok(text.includes(field), `postmortem lacks ${field}:\n${text}`);
+    assert.match(text, new RegExp(`\\*\\*Severity:\\*\\* ${severity}`));
+  }
+
+  test('500 for all requests: P1 paged at once, server error retried with backoff, fallback and breaker approved, undone on recovery', async () => {
+    anthropic.mode = 500;
+    status.indicator = 'major';
+    status.description = 'Partial System Outage';
+    const pagesBefore = pagerduty.events.length;
+    const handle = await open();
+    const s = await until(handle, 'the fallback approval', pending('fallback-mode'));
+    assert.equal(s.severity, 'P1');
+    assert.equal(s.diagnosis?.primary, 'server_error');
+    assert.match(s.findings.find((f) => f.step === 'status-page')?.summary ?? '', /major - Partial System Outage/);
+    assert.match(
+      s.findings.find((f) => f.step === 'connectivity-test')?.summary ?? '',
+      /HTTP 500 \| Time: .*request-id req_/,
+    );
+    assert.match(s.steps.find((x) => x.id === 'server-error-retry')?.note ?? '', /still failing/);
+    assert.ok(pagerduty.events.length > pagesBefore, 'P1 pages at once');
+    await decide(handle, 'acknowledge', 'acknowledge');
+    await decide(handle, 'fallback-mode', 'approve');
+    await until(handle, 'the breaker approval', pending('provider-circuit-breaker'));
+    assert.deepEqual(await flag('llm_fallback_mode'), {
+      enabled: true,
+      value: 'Our AI assistant is temporarily unavailable. Please try again shortly.',
+    });
+    await decide(handle, 'provider-circuit-breaker', 'approve');
+    await until(handle, 'the recovery check', (x) => x.status === 'validating');
+    anthropic.mode = 'ok';
+    status.indicator = 'none';
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+    assert.equal((await flag('llm_fallback_mode'))?.enabled, false, 'undone after recovery');
+    assert.equal((await flag('llm_circuit_breaker'))?.enabled, false);
+    const end = await handle.query(stateQuery);
+    assert.match(end.steps.find((x) => x.id === 'acknowledge')?.note ?? '', /acknowledged by alice/);
+    const pm = await postmortem(handle.workflowId);
+    assertPostmortem(pm, 'P1');
+    assert.match(pm, /Request IDs:\*\* req_/);
+    await recordHistory(h.client, handle.workflowId, 'llm-provider-server-error');
+  });
+
+  test('529: overloaded, retried after the wait, recovered without mitigation', async () => {
+    anthropic.mode = 529;
+    const handle = await open();
+    await until(
+      handle,
+      'the overloaded branch',
+      (s) => s.steps.find((x) => x.id === 'overloaded-retry')?.status === 'running',
+    );
+    anthropic.mode = 'ok';
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+    assert.equal(result.diagnosis?.primary, 'overloaded');
+    const end = await handle.query(stateQuery);
+    assert.equal(end.severity, 'P1');
+    assert.equal(end.steps.find((x) => x.id === 'fallback-mode')?.status, 'skipped');
+    assert.match(end.steps.find((x) => x.id === 'overloaded-retry')?.note ?? '', /answers again/);
+    assertPostmortem(await postmortem(handle.workflowId), 'P1');
+  });
+
+  test('429: P2, headers read, retry-after waited, traffic reduced with approval', async () => {
+    anthropic.mode = 429;
+    anthropic.retryAfterSeconds = 1;
+    const handle = await open();
+    const s = await until(handle, 'the breaker approval', pending('provider-circuit-breaker'));
+    assert.equal(s.severity, 'P2');
+    assert.equal(s.diagnosis?.primary, 'rate_limited');
+    assert.match(s.findings.find((f) => f.step === 'rate-limit-headers')?.summary ?? '', /retry-after: 1/);
+    assert.match(s.steps.find((x) => x.id === 'rate-limit-wait')?.note ?? '', /still failing/);
+    assert.ok(slack.messages.some((m) => m.channel === '#oncall' && /P2 LLM provider incident/.test(m.text)));
+    await decide(handle, 'provider-circuit-breaker', 'approve');
+    for (const step of ['queue-non-critical', 'message-batches', 'reduce-max-tokens']) {
+      await until(handle, step, pending(step));
+      await decide(handle, step, step === 'reduce-max-tokens' ? 'approve' : 'reject');
+    }
+    anthropic.mode = 'ok';
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+    const end = await handle.query(stateQuery);
+    assert.equal(end.mitigations.find((m) => m.step === 'queue-non-critical')?.status, 'rejected');
+    assert.equal(end.mitigations.find((m) => m.step === 'reduce-max-tokens')?.status, 'undone');
+    assertPostmortem(await postmortem(handle.workflowId), 'P2');
+  });
+
+  test('401: key issue, a responder fixes the key, recovery', async () => {
+    anthropic.mode = 401;
+    const handle = await open();
+    const s = await until(handle, 'the key question', pending('key-issue'));
+    assert.equal(s.severity, 'P1');
+    assert.equal(s.diagnosis?.primary, 'auth_failure');
+    assert.match(s.pendingApprovals.find((p) => p.step === 'key-issue')?.detail ?? '', /ANTHROPIC_API_KEY is set/);
+    anthropic.mode = 'ok';
+    await decide(handle, 'key-issue', 'done');
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+  });
+
+  test('timeouts: P2, increase the timeout and check max_tokens, reduce max_tokens offered', async () => {
+    anthropic.mode = 'slow';
+    anthropic.slowMs = 3000;
+    const handle = await open();
+    const s = await until(handle, 'the max_tokens approval', pending('reduce-max-tokens'));
+    assert.equal(s.severity, 'P2');
+    assert.equal(s.diagnosis?.primary, 'timeout');
+    assert.match(s.steps.find((x) => x.id === 'timeout-check')?.note ?? '', /increase the client timeout/);
+    anthropic.mode = 'ok';
+    await decide(handle, 'reduce-max-tokens', 'reject');
+    await until(handle, 'the smaller model approval', pending('smaller-model'));
+    await decide(handle, 'smaller-model', 'reject');
+    assert.equal((await handle.result()).status, 'resolved');
+  });
+
+  test('intermittent errors are P3, rising to P1 mid-incident: paged, and an unacknowledged P1 pages the next tier', async () => {
+    anthropic.mode = 'ok';
+    anthropic.errorRate = 1 / 3;
+    const pagesBefore = pagerduty.events.length;
+    const handle = await open({
+      intermittentErrorRate: 0.5,
+      serverErrorRetries: 3,
+      serverErrorBackoff: '2s',
+      p1AckWithin: '2s',
+    });
+    const s = await until(handle, 'P3', (x) => x.severity === 'P3');
+    assert.equal(s.pendingApprovals.find((p) => p.step === 'acknowledge')?.detail, 'P3: acknowledge within 1h');
+    assert.equal(pagerduty.events.length, pagesBefore, 'P3 does not page');
+    anthropic.mode = 500;
+    // The acknowledgement is asked again, on P1's clock.
+    await until(
+      handle,
+      'P1 and its acknowledgement',
+      (x) =>
+        x.severity === 'P1' && x.pendingApprovals.some((p) => p.step === 'acknowledge' && /^P1/.test(p.detail ?? '')),
+    );
+    const timeline = async () =>
+      (
+        await h.pool.query('SELECT kind, message FROM incident_events WHERE workflow_id = $1 ORDER BY seq', [
+          handle.workflowId,
+        ])
+      ).rows as { kind: string; message: string }[];
+    await eventually('the severity rise in the timeline', async () =>
+      (await timeline()).some((e) => e.kind === 'severity_raised' && /P3 → P1/.test(e.message)) ? true : undefined,
+    );
+    // Tier 1 at once, tier 2 when nobody acknowledged within p1AckWithin.
+    await eventually('the next tier paged', async () =>
+      (await timeline()).some((e) => e.kind === 'escalated' && /#incident-secondary/.test(e.message))
+        ? true
+        : undefined,
+    );
+    assert.ok(pagerduty.events.length > pagesBefore);
+    anthropic.errorRate = 0;
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+  });
+
+  test('degraded quality reported: P4 with a next-business-day response time, responders investigate', async () => {
+    anthropic.mode = 'ok';
+    anthropic.errorRate = 0;
+    const handle = await open({ degradedQuality: true });
+    const s = await until(handle, 'the manual step', pending('manual-mitigation'));
+    assert.equal(s.severity, 'P4');
+    const ack = s.pendingApprovals.find((p) => p.step === 'acknowledge');
+    const day = new Date(ack?.deadline ?? 0);
+    assert.ok(day.getUTCDay() >= 1 && day.getUTCDay() <= 5 && day.getUTCHours() === 9, `deadline ${ack?.deadline}`);
+    await decide(handle, 'manual-mitigation', 'done');
+    assert.equal((await handle.result()).status, 'resolved');
+  });
+
+  test('key compromise: revoked through the Admin API with approval, rotated by a responder, usage audited, no key in history', async () => {
+    anthropic.mode = 'ok';
+    await h.pool.query(
+      `INSERT INTO inference_events (created_at, user_id, tenant, api_key_id, user_agent, cost_usd)
+       SELECT now() - (g || ' minutes')::interval, 'intruder', 't-x', 'key_stolen', 'python-requests/2.32', 0.01 FROM generate_series(1, 30) g`,
+    );
+    const handle = await open({ keyCompromise: true, apiKeyId: 'apikey_01' });
+    const s = await until(handle, 'the revoke approval', pending('revoke-key'));
+    assert.equal(s.severity, 'P1');
+    assert.equal(anthropic.keyStatus.get('apikey_01'), 'active', 'nothing revoked before approval');
+    await decide(handle, 'revoke-key', 'approve');
+    await until(handle, 'the rotation', pending('rotate-key'));
+    assert.equal(anthropic.keyStatus.get('apikey_01'), 'inactive');
+    await decide(handle, 'rotate-key', 'approve');
+    // No rotate command configured: a responder does it and says so.
+    await until(handle, 'the manual rotation', (x) =>
+      x.pendingApprovals.some((p) => p.step === 'rotate-key' && p.kind === 'manual'),
+    );
+    await decide(handle, 'rotate-key', 'done');
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+    const end = await handle.query(stateQuery);
+    assert.match(end.findings.find((f) => f.step === 'audit-usage')?.summary ?? '', /api_key_id key_stolen 0 → 30/);
+    assert.equal(end.steps.find((x) => x.id === 'diagnosis')?.status, 'skipped');
+    const history = JSON.stringify(await h.client.workflow.getHandle(handle.workflowId).fetchHistory());
+    for (const secret of [anthropic.apiKey, anthropic.adminKey])
+      assert.ok(!history.includes(secret), 'a key value in history');
+    assertPostmortem(await postmortem(handle.workflowId), 'P1');
+    await recordHistory(h.client, handle.workflowId, 'llm-provider-key-compromise');
+  });
+});
