@@ -2,6 +2,7 @@
 import type { Deps } from './deps';
 import { createActionActivities } from './actions';
 import { createCostActivities } from './cost';
+import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
 import { createDependencyActivities } from './dependencies';
 import { createLokiActivities } from './loki';
@@ -25,6 +26,7 @@ export function createActivities(deps: Deps) {
     ...createNotifyActivities(deps),
     ...createCostActivities(deps),
     ...createKeyAuditActivities(deps),
+    ...createIncidentInputActivities(deps),
     ...createProviderActivities(deps),
   };
 }

@@ -9,7 +9,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
-import { resolveParams } from '../config/params';
+import { runbookInput } from '../config/runbook-input';
 import type { Config } from '../config/schema';
 import {
   alertSignal,
@@ -104,21 +104,7 @@ export class Incidents {
   }
 
   buildInput(req: StartRequest, key: string, routeParams: Record<string, unknown> = {}): RunbookInput {
-    const { approvals, responders } = this.config;
-    return {
-      runbook: req.runbook,
-      incidentKey: key,
-      service: req.service,
-      environment: req.environment,
-      severity: req.severity ?? 'P2',
-      source: req.source,
-      startedBy: req.startedBy,
-      params: resolveParams(req.runbook, this.config, routeParams, req.params ?? {}),
-      stepRoles: { default: approvals.defaultRoles, ...approvals.stepRoles },
-      responders: Object.fromEntries(responders.map((r) => [r.name, r.roles])),
-      preApproved: approvals.preApproved,
-      alert: req.alert,
-    };
+    return runbookInput(this.config, req, key, routeParams);
   }
 
   /** Starts the runbook, or joins the open incident with the same id by signalling the alert to it. */

@@ -125,6 +125,16 @@ export const configSchema = z.object({
   notifications: z.record(z.string(), target).default({}),
   escalation: z.array(z.string()).default([]),
   releaseWindows: z.array(releaseWindow).default([]),
+  /** The synthetic LLM-provider probe: a Temporal Schedule that runs the connectivity test. */
+  probe: z
+    .object({
+      /** Off: the worker creates no schedule. On, it does so only when ANTHROPIC_API_KEY is set. */
+      enabled: z.boolean().default(true),
+      every: duration.default('1m'),
+      service: z.string().min(1).default('api'),
+      environment: z.string().min(1).default('prod'),
+    })
+    .prefault({}),
   runbooks: z
     .partialRecord(z.enum(RUNBOOK_IDS), z.object({ params: z.record(z.string(), z.unknown()).default({}) }))
     .default({}),

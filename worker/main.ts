@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { createPools } from '../activities/db/pools';
+import { ensureProbeSchedule } from '../client/probe-schedule';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import { connectClient, temporalTarget } from '../client/temporal';
 import { TASK_QUEUE } from '../workflows/definitions';
@@ -16,13 +17,20 @@ async function main(): Promise<void> {
   let connection: NativeConnection | undefined;
   try {
     await migrateAll(pools.store, pools.telemetry, pools.telemetryIsStore);
-    const client = await connectClient(target);
-    const registered = await ensureSearchAttributes(client.connection, target.namespace).finally(() =>
-      client.connection.close(),
-    );
-    if (registered.length) console.log(`registered search attributes: ${registered.join(', ')}`);
-    connection = await NativeConnection.connect(target.connectionOptions);
     const taskQueue = process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE;
+    const client = await connectClient(target);
+    try {
+      const registered = await ensureSearchAttributes(client.connection, target.namespace);
+      if (registered.length) console.log(`registered search attributes: ${registered.join(', ')}`);
+      // Probing needs a key; without one the schedule would only record "not configured" every minute.
+      if (config.probe.enabled && process.env.ANTHROPIC_API_KEY) {
+        const how = await ensureProbeSchedule(client, config.probe, taskQueue);
+        console.log(`provider probe schedule ${how}: every ${config.probe.every}`);
+      }
+    } finally {
+      await client.connection.close();
+    }
+    connection = await NativeConnection.connect(target.connectionOptions);
     const worker = await buildWorker(depsFrom(config, pools), connection, target.namespace, { taskQueue });
     console.log(
       `worker polling task queue "${taskQueue}" on ${target.connectionOptions.address} (${target.namespace})`,

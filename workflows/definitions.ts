@@ -163,7 +163,8 @@ export interface RunbookInput<P = Record<string, unknown>> {
   service: string;
   environment: string;
   severity: string;
-  source: 'alertmanager' | 'manual';
+  /** `probe`: the synthetic provider probe on its schedule. */
+  source: 'alertmanager' | 'manual' | 'probe';
   startedBy: string;
   params: P;
   /** Roles allowed to decide each step; `default` covers steps not named. */

@@ -3,3 +3,4 @@ export { apiErrorBudget } from './runbooks/api-error-budget';
 export { followUpReminder } from './follow-up';
 export { costSpike } from './runbooks/cost-spike';
 export { llmProviderIncident } from './runbooks/llm-provider-incident';
+export { providerProbe } from './provider-probe';

@@ -7,11 +7,13 @@ import { parseParamArgs } from '../../config/params';
 import {
   DECISIONS,
   RUNBOOK_IDS,
+  TASK_QUEUE,
   type DecisionKind,
   type IncidentState,
   type RunbookId,
 } from '../../workflows/definitions';
 import { DecisionRefused, Incidents } from '../incidents';
+import { ensureProbeSchedule, pauseProbe, probeScheduleState, resumeProbe } from '../probe-schedule';
 import { connectClient } from '../temporal';
 import { renderAllDocs } from './docs';
 
@@ -21,6 +23,7 @@ const USAGE = `usage:
   runbook status <workflow-id> [--json]
   runbook decide <workflow-id> <step> <approve|reject|done|skip|acknowledge> --by <name> [--comment ..]
   runbook approve|reject|ack <workflow-id> <step> --by <name> [--comment ..]
+  runbook probe status|pause|resume|enable [--comment ..] [--json]
   runbook docs [--out DIR]`;
 
 class UsageError extends Error {}
@@ -124,6 +127,24 @@ async function run(argv: string[]): Promise<void> {
         if (!o.by) throw new UsageError(`${command}: --by <name> is required`);
         const result = await incidents.decide(workflowId, { step, decision, by: o.by, comment: o.comment });
         console.log(o.json ? JSON.stringify(result) : `${result.decision} accepted for ${result.step} by ${result.by}`);
+        return;
+      }
+      case 'probe': {
+        // The synthetic provider probe's schedule: see it, pause it during planned work, resume it.
+        const note = o.comment ?? `${rest[0]} from the CLI by ${process.env.USER ?? 'unknown'}`;
+        if (rest[0] === 'pause') await pauseProbe(client, note);
+        else if (rest[0] === 'resume') await resumeProbe(client, note);
+        else if (rest[0] === 'enable')
+          await ensureProbeSchedule(client, config.probe, process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE);
+        else if (rest[0] !== 'status') throw new UsageError('probe: status, pause, resume or enable');
+        const state = await probeScheduleState(client);
+        console.log(
+          o.json
+            ? JSON.stringify(state)
+            : state.exists
+              ? `${state.id}: ${state.paused ? 'PAUSED' : 'running'} every ${state.every}${state.note ? ` (${state.note})` : ''}`
+              : `${state.id}: no schedule (the worker creates it when ANTHROPIC_API_KEY is set; or \`runbook probe enable\`)`,
+        );
         return;
       }
       default:

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
+import { ensureProbeSchedule, pauseProbe, probeScheduleState } from '../../client/probe-schedule';
 import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
 import { AnthropicStandIn } from '../support/anthropic-standin';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
@@ -319,5 +320,49 @@ describe('llm-provider-incident on the local Temporal server', () => {
       assert.ok(!history.includes(secret), 'a key value in history');
     assertPostmortem(await postmortem(handle.workflowId), 'P1');
     await recordHistory(h.client, handle.workflowId, 'llm-provider-key-compromise');
+  });
+
+  test('the probe schedule opens one incident when the provider fails, joins it on the next failures, pauses', async () => {
+    anthropic.mode = 500;
+    const scheduleId = `probe-${randomUUID().slice(0, 6)}`;
+    const environment = `probe-${randomUUID().slice(0, 6)}`;
+    await ensureProbeSchedule(
+      h.client,
+      { enabled: true, every: '2s', service: 'api', environment },
+      h.taskQueue,
+      scheduleId,
+    );
+    const workflowId = `incident/llm-provider-incident/probe-api-${environment}`;
+    try {
+      const handle = h.client.workflow.getHandle(workflowId);
+      const s = await until(handle, 'the probe-opened incident', (x) => x.severity === 'P1', 60_000);
+      assert.equal(s.alerts[0]?.alertname, 'LLMProviderProbeFailed');
+      const firing = async () =>
+        Number(
+          (
+            await h.pool.query(
+              "SELECT count(*) AS n FROM incident_events WHERE workflow_id = $1 AND kind = 'alert_firing'",
+              [workflowId],
+            )
+          ).rows[0].n,
+        );
+      await eventually(
+        'a later probe to join the incident',
+        async () => ((await firing()) >= 2 ? true : undefined),
+        30_000,
+      );
+      const incidents = [];
+      for await (const wf of h.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) incidents.push(wf);
+      assert.equal(incidents.length, 1, 'one incident, however many probes failed');
+      await pauseProbe(h.client, 'planned provider maintenance', scheduleId);
+      const state = await probeScheduleState(h.client, scheduleId);
+      assert.equal(state.paused, true);
+      assert.equal(state.note, 'planned provider maintenance');
+      assert.equal(state.every, '2s');
+      await handle.cancel();
+    } finally {
+      await h.client.schedule.getHandle(scheduleId).delete();
+      anthropic.mode = 'ok';
+    }
   });
 });

@@ -1,0 +1,87 @@
+// The synthetic probe, run by a Temporal Schedule: the document's connectivity test against the
+// provider. When it fails, the llm-provider-incident runbook starts, or the open incident for the
+// same service and environment hears about it as a re-fired alert: never a second incident.
+import { getExternalWorkflowHandle, ParentClosePolicy, proxyActivities, startChild } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities';
+import { alertSignal, incidentWorkflowId, SA, type AlertEvent } from './definitions';
+import { classify } from './runbooks/llm-provider-incident.classify';
+import type { LlmProviderParams } from './runbooks/llm-provider-incident.params';
+import { toMs } from './toolkit/duration';
+
+const act = proxyActivities<Activities>({ startToCloseTimeout: '2m', retry: { maximumAttempts: 2 } });
+
+export interface ProbeInput {
+  service: string;
+  environment: string;
+}
+
+export interface ProbeOutcome {
+  healthy: boolean;
+  detail: string;
+  incident?: { workflowId: string; outcome: 'started' | 'joined' };
+}
+
+export async function providerProbe({ service, environment }: ProbeInput): Promise<ProbeOutcome> {
+  const key = `probe-${service}-${environment}`;
+  const alert: AlertEvent = {
+    key: `probe:${service}/${environment}`,
+    status: 'firing',
+    alertname: 'LLMProviderProbeFailed',
+    labels: { alertname: 'LLMProviderProbeFailed', service, environment },
+    annotations: {},
+    startsAt: new Date().toISOString(),
+  };
+  const req = {
+    runbook: 'llm-provider-incident' as const,
+    service,
+    environment,
+    source: 'probe' as const,
+    startedBy: 'synthetic probe',
+    alert,
+  };
+  // The config's parameters (probe size, model, thresholds) come with the would-be incident's input.
+  const runInput = await act.incidentInput({ req, key });
+  const p = runInput.params as unknown as LlmProviderParams;
+  const report = await act.probeProvider.executeWithOptions({ summary: 'connectivity test' }, [
+    { requests: p.probeRequests, model: p.probeModel, timeoutMs: toMs(p.probeTimeout) },
+  ]);
+  if (!report.configured) return { healthy: true, detail: `not probed: ${report.reason}` };
+  const c = classify(
+    report.results,
+    { errorRatio: null, p99Ms: null, quality: null },
+    {
+      p99LatencyMs: toMs(p.p99LatencyThreshold),
+      intermittentErrorRate: p.intermittentErrorRate,
+      qualityThreshold: p.qualityThreshold,
+      degradedQualityReported: false,
+    },
+  );
+  if (!c.severity) return { healthy: true, detail: c.reasons.join('; ') };
+  alert.labels.severity = c.severity;
+  alert.annotations.summary = c.reasons.join('; ');
+  const workflowId = incidentWorkflowId('llm-provider-incident', key);
+  const detail = `${c.severity}: ${c.reasons.join('; ')}`;
+  try {
+    await startChild('llmProviderIncident', {
+      workflowId,
+      args: [{ ...runInput, severity: c.severity, alert }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `llm-provider-incident · ${service}/${environment} · synthetic probe`,
+      typedSearchAttributes: [
+        { key: SA.runbookId, value: 'llm-provider-incident' },
+        { key: SA.severity, value: c.severity },
+        { key: SA.status, value: 'triage' },
+        { key: SA.alertName, value: alert.alertname },
+        { key: SA.service, value: service },
+        { key: SA.environment, value: environment },
+        { key: SA.awaitingApproval, value: false },
+      ],
+    });
+    return { healthy: false, detail, incident: { workflowId, outcome: 'started' } };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    await getExternalWorkflowHandle(workflowId).signal(alertSignal, alert);
+    return { healthy: false, detail, incident: { workflowId, outcome: 'joined' } };
+  }
+}
