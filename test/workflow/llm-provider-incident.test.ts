@@ -3,6 +3,8 @@
 // @anthropic-ai/sdk with baseURL, as production reaches the real one.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState } from '../../client/probe-schedule';
@@ -10,6 +12,7 @@ import { stateQuery, type IncidentState, type RunbookResult } from '../../workfl
 import { AnthropicStandIn } from '../support/anthropic-standin';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from '../support/standins';
+import { needs, Prometheus, PROMETHEUS } from '../support/system';
 
 const FAST = {
   probeRequests: 3,
@@ -187,13 +190,20 @@ describe('llm-provider-incident on the local Temporal server', () => {
   test('429: P2, headers read, retry-after waited, traffic reduced with approval', async () => {
     anthropic.mode = 429;
     anthropic.retryAfterSeconds = 1;
-    const handle = await open();
+    const pagesBefore = pagerduty.events.length;
+    const handle = await open({ p2AckWithin: '2s' });
     const s = await until(handle, 'the breaker approval', pending('provider-circuit-breaker'));
     assert.equal(s.severity, 'P2');
     assert.equal(s.diagnosis?.primary, 'rate_limited');
     assert.match(s.findings.find((f) => f.step === 'rate-limit-headers')?.summary ?? '', /retry-after: 1/);
     assert.match(s.steps.find((x) => x.id === 'rate-limit-wait')?.note ?? '', /still failing/);
     assert.ok(slack.messages.some((m) => m.channel === '#oncall' && /P2 LLM provider incident/.test(m.text)));
+    // Nobody acknowledged within P2's response time: the on-call tier is paged.
+    await eventually('the unacknowledged P2 paged', async () =>
+      pagerduty.events.slice(pagesBefore).some((e) => /Acknowledge within the response time/.test(JSON.stringify(e)))
+        ? true
+        : undefined,
+    );
     await decide(handle, 'provider-circuit-breaker', 'approve');
     for (const step of ['queue-non-critical', 'message-batches', 'reduce-max-tokens']) {
       await until(handle, step, pending(step));
@@ -364,5 +374,132 @@ describe('llm-provider-incident on the local Temporal server', () => {
       await h.client.schedule.getHandle(scheduleId).delete();
       anthropic.mode = 'ok';
     }
+  });
+});
+
+/** The app's own provider metrics, in Prometheus' text format: every scrape adds a second of traffic. */
+class AppMetrics {
+  private server?: http.Server;
+  url = '';
+  requests = 0;
+  slow = 0;
+  quality = 0.95;
+  /** Share of requests slower than 10 s. */
+  slowShare = 0;
+
+  async listen(): Promise<this> {
+    this.server = http.createServer((_req, res) => {
+      this.requests += 100;
+      this.slow += Math.round(100 * this.slowShare);
+      const fast = this.requests - this.slow;
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(
+        [
+          '# TYPE llm_provider_requests_total counter',
+          `llm_provider_requests_total{status="200"} ${this.requests}`,
+          '# TYPE llm_provider_request_duration_seconds histogram',
+          `llm_provider_request_duration_seconds_bucket{le="1"} ${fast}`,
+          `llm_provider_request_duration_seconds_bucket{le="10"} ${fast}`,
+          `llm_provider_request_duration_seconds_bucket{le="30"} ${this.requests}`,
+          `llm_provider_request_duration_seconds_bucket{le="+Inf"} ${this.requests}`,
+          `llm_provider_request_duration_seconds_count ${this.requests}`,
+          `llm_provider_request_duration_seconds_sum ${fast * 0.5 + this.slow * 20}`,
+          '# TYPE llm_eval_score gauge',
+          `llm_eval_score ${this.quality}`,
+          '',
+        ].join('\n'),
+      );
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+}
+
+describe("llm-provider-incident from the app's metrics in a real Prometheus", { skip: needs(PROMETHEUS) }, () => {
+  const anthropic = new AnthropicStandIn();
+  const app = new AppMetrics();
+  const prometheus = new Prometheus();
+  let h: Harness;
+
+  before(async () => {
+    await Promise.all([anthropic.listen(), app.listen()]);
+    await prometheus.start({ target: app.url, labels: { service: 'api' } });
+    h = await createHarness(
+      'provider-metrics',
+      {
+        dataSources: {
+          prometheus: { url: prometheus.url },
+          llmProvider: { qualityQuery: 'llm_eval_score{service="{service}"}' },
+        },
+        runbooks: { 'llm-provider-incident': { params: FAST } },
+      },
+      { ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.url },
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    await prometheus.stop();
+    await Promise.all([anthropic.close(), app.close()]);
+  });
+
+  async function classified(params: Record<string, unknown> = {}): Promise<IncidentState> {
+    const started = await h.incidents.start({
+      runbook: 'llm-provider-incident',
+      service: 'api',
+      environment: 'prod',
+      source: 'manual',
+      startedBy: 'test',
+      params,
+    });
+    const handle = h.client.workflow.getHandle(started.workflowId);
+    const s = await eventually('the diagnosis', async () => {
+      const st = await handle.query(stateQuery);
+      return st.steps.find((x) => x.id === 'diagnosis')?.status === 'done' ? st : undefined;
+    });
+    await handle.cancel();
+    return s;
+  }
+
+  test('p99 above 10 s in the app while test requests answer: P2, the slow-responses branch', async () => {
+    app.slowShare = 0.05;
+    await eventually('Prometheus to see the slow requests', async () => {
+      const r = await prometheus.query(
+        'histogram_quantile(0.99, sum by (le) (rate(llm_provider_request_duration_seconds_bucket{service="api"}[5m])))',
+      );
+      return Number(r[0]?.value[1]) > 10 ? true : undefined;
+    });
+    const s = await classified();
+    assert.equal(s.severity, 'P2');
+    assert.equal(s.diagnosis?.primary, 'timeout');
+    assert.match(
+      s.findings.find((f) => f.step === 'classify-severity')?.summary ?? '',
+      /app p99 latency \d+ ms > 10000 ms/,
+    );
+  });
+
+  test('quality signal below its threshold, no errors: P4', async () => {
+    app.slowShare = 0;
+    app.quality = 0.6;
+    await eventually(
+      'fast requests again',
+      async () => {
+        const r = await prometheus.query(
+          'histogram_quantile(0.99, sum by (le) (rate(llm_provider_request_duration_seconds_bucket{service="api"}[20s])))',
+        );
+        return Number(r[0]?.value[1]) <= 10 ? true : undefined;
+      },
+      60_000,
+    );
+    const s = await classified({ p99LatencyThreshold: '1h' });
+    assert.equal(s.severity, 'P4');
+    assert.match(s.findings.find((f) => f.step === 'classify-severity')?.summary ?? '', /quality signal 0.6 below 0.8/);
   });
 });

@@ -99,10 +99,15 @@ export function moreSevere(a: Severity | null, b: Severity | null): boolean {
   return b === null || SEVERITIES.indexOf(a) < SEVERITIES.indexOf(b);
 }
 
-/** The decision tree: the branch the failing test requests point at, with its evidence. */
+/**
+ * The decision tree: the branch the failing test requests point at, with its evidence. With every
+ * test request fine, the app's own slow responses (p99 above the threshold) are the timeout branch:
+ * "Slow responses (>10s): large max_tokens or complex prompt".
+ */
 export function diagnoseProvider(
   probes: ProbeResult[],
   statusIndicator: string | null,
+  slowApp?: { p99Ms: number; thresholdMs: number },
 ): Diagnosis & { branch: Branch } {
   const count = (pred: (p: ProbeResult) => boolean) => probes.filter(pred).length;
   const ids = (pred: (p: ProbeResult) => boolean) =>
@@ -127,6 +132,21 @@ export function diagnoseProvider(
   for (const b of branches) b.n = count(b.pred);
   // Key problems first: nothing else can be judged while every request is refused.
   const hits = branches.filter((b) => b.n > 0).sort((a, b) => (a.branch === 'auth_failure' ? -1 : b.n - a.n));
+  if (hits.length === 0 && slowApp && slowApp.p99Ms > slowApp.thresholdMs)
+    return {
+      branch: 'timeout',
+      primary: 'timeout',
+      causes: [
+        {
+          cause: 'timeout',
+          score: 1,
+          evidence: [
+            `the app's p99 provider latency is ${Math.round(slowApp.p99Ms)} ms (> ${slowApp.thresholdMs} ms) while test requests answer`,
+          ],
+          mitigation: BRANCH_MITIGATIONS.timeout[0],
+        },
+      ],
+    };
   if (hits.length === 0) return { branch: 'healthy', primary: 'healthy', causes: [] };
   const causes = hits.map((b) => ({
     cause: b.branch,

@@ -17,6 +17,7 @@ import {
   moreSevere,
   retryAfterMs,
   untilNextBusinessDay,
+  type AppSignals,
   type Classification,
   type Severity,
 } from './llm-provider-incident.classify';
@@ -36,6 +37,7 @@ const record = proxyActivities<Activities>({
 
 interface Observation {
   report: ProbeReport;
+  app: AppSignals;
   classification: Classification;
 }
 
@@ -156,6 +158,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     const app = metrics.available ? metrics.data : { errorRatio: null, p99Ms: null, quality: null };
     return {
       report,
+      app,
       classification: classify(report.results, app, {
         p99LatencyMs: toMs(p.p99LatencyThreshold),
         intermittentErrorRate: p.intermittentErrorRate,
@@ -211,7 +214,11 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
 
   async function decisionTree(first: Observation, indicator: string | null): Promise<void> {
     const diagnosis = await rb.step('diagnosis', async () => {
-      const d = diagnoseProvider(first.report.results, indicator);
+      const d = diagnoseProvider(
+        first.report.results,
+        indicator,
+        first.app.p99Ms === null ? undefined : { p99Ms: first.app.p99Ms, thresholdMs: toMs(p.p99LatencyThreshold) },
+      );
       rb.state.diagnosis = { primary: d.primary, causes: d.causes };
       rb.record('diagnosis', `diagnosis: ${d.primary}`, d);
       rb.note('diagnosis', d.causes.map((c) => `${c.cause} (${Math.round(c.score * 100)}%)`).join(', ') || 'no errors');
@@ -257,7 +264,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       await rb.step('timeout-check', async () => {
         rb.note(
           'timeout-check',
-          `requests ran past ${formatMs(toMs(p.probeTimeout))}: increase the client timeout and check max_tokens (reduce it, or a smaller model)`,
+          `${diagnosis.causes[0]?.evidence[0] ?? 'slow answers'}: increase the client timeout and check max_tokens (reduce it, or a smaller model)`,
         );
       });
     }
