@@ -6,6 +6,8 @@ import { API_ERROR_BUDGET_STEPS } from '../../workflows/runbooks/api-error-budge
 import { API_ERROR_BUDGET_DEFAULTS } from '../../workflows/runbooks/api-error-budget.params';
 import { COST_SPIKE_STEPS } from '../../workflows/runbooks/cost-spike.steps';
 import { COST_SPIKE_DEFAULTS } from '../../workflows/runbooks/cost-spike.params';
+import { LLM_PROVIDER_STEPS } from '../../workflows/runbooks/llm-provider-incident.steps';
+import { LLM_PROVIDER_DEFAULTS } from '../../workflows/runbooks/llm-provider-incident.params';
 import type { StepDef } from '../../workflows/toolkit/runbook';
 
 interface DocSource {
@@ -60,6 +62,31 @@ const SOURCES: Partial<Record<RunbookId, DocSource>> = {
     escalation: [
       'If costs are still rising after mitigation: the cost cap (`enable-cost-cap`, with approval) at once, engineering leadership (`leadershipTarget`) once the cap is decided and within `leadershipAlertWithin`, and when critical a temporary feature disable (`disable-feature`, with approval).',
       'A step past its budget (5 or 10 minutes, `stepBudgets`) is flagged in the timeline and the checklist.',
+      'An approval not decided within `approvalDeadline` pages the next tier in `escalation` and keeps waiting.',
+    ],
+  },
+  'llm-provider-incident': {
+    overview:
+      'Anthropic API Incident Response: outages, degradation and rate limiting of the Claude API. Classifies P1-P4 with their response times, triages through the status page and test requests, follows the decision tree, mitigates with approval, handles key compromise, writes the postmortem.',
+    symptoms: [
+      'Provider errors or latency in the app (alerts routed by `alertname=~".*(Anthropic|LLMProvider|Provider).*"`)',
+      'The synthetic probe (a Temporal Schedule, `runbook probe status`) fails the connectivity test',
+      'A leaked or compromised API key (`alertname=~".*Key(Compromise|Leak).*"`, or `--param keyCompromise=true`)',
+    ],
+    steps: LLM_PROVIDER_STEPS,
+    sections: {
+      'Severity Classification': 'Immediate Actions',
+      'Immediate Triage (First 5 Minutes)': 'Immediate Actions',
+      'Decision Tree': 'Investigation Steps',
+      'Mitigation Actions': 'Resolution Steps',
+      'Key Compromise': 'Resolution Steps',
+      Recovery: 'Resolution Steps',
+      Postmortem: 'Prevention',
+    },
+    params: LLM_PROVIDER_DEFAULTS,
+    escalation: [
+      'P1 pages the first tier at once; unacknowledged within `p1AckWithin` it pages the next. P2 within 15 minutes, P3 within 1 hour, P4 by the next business day, else the next tier is paged.',
+      'Severity only rises during an incident; a rise restarts the response-time clock.',
       'An approval not decided within `approvalDeadline` pages the next tier in `escalation` and keeps waiting.',
     ],
   },
