@@ -119,5 +119,39 @@ export function createProviderActivities({ env }: Deps) {
       }
       return { configured: true, model, results };
     },
+
+    /**
+     * The postmortem's narrative, drafted by the model from the filled template. Optional: null
+     * without a key or when the API does not answer in time; the template stands on its own.
+     */
+    async draftNarrative({ postmortem, model, timeoutMs }: { postmortem: string; model: string; timeoutMs: number }) {
+      const apiKey = env.ANTHROPIC_API_KEY;
+      if (!apiKey) return null;
+      const client = new Anthropic({
+        apiKey,
+        baseURL: env.ANTHROPIC_BASE_URL || null,
+        maxRetries: 0,
+        timeout: timeoutMs,
+      });
+      try {
+        const msg = await client.messages.create({
+          model,
+          max_tokens: 400,
+          messages: [
+            {
+              role: 'user',
+              content: `Write the narrative of this incident in 3 to 5 plain sentences for the postmortem, using only the facts below.\n\n${postmortem}`,
+            },
+          ],
+        });
+        const text = msg.content
+          .map((c) => (c.type === 'text' ? c.text : ''))
+          .join('')
+          .trim();
+        return text ? text.replaceAll(apiKey, '[redacted]').slice(0, 2000) : null;
+      } catch {
+        return null;
+      }
+    },
   };
 }

@@ -165,6 +165,10 @@ describe('llm-provider-incident on the local Temporal server', () => {
     const pm = await postmortem(handle.workflowId);
     assertPostmortem(pm, 'P1');
     assert.match(pm, /Request IDs:\*\* req_/);
+    // The API answered again, so the model drafted a narrative under the template.
+    assert.match(pm, /### Narrative \(drafted by claude-haiku-4-20250514\)\n1$/);
+    const drafted = anthropic.requests.filter((r) => r.body.includes('narrative of this incident'));
+    assert.equal(drafted.length >= 1, true);
     await recordHistory(h.client, handle.workflowId, 'llm-provider-server-error');
   });
 

@@ -30,6 +30,7 @@ const act = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
+const draft = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
 const record = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '2s', maximumInterval: '1m' },
@@ -402,12 +403,25 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         requestIds: requestIds(),
         actionItems,
       });
+      // One short try: with the API down or no key, the template alone is the postmortem.
+      const narrative = await draft.draftNarrative.executeWithOptions({ summary: 'draft the narrative' }, [
+        { postmortem, model: p.probeModel, timeoutMs: 20_000 },
+      ]);
+      const document = narrative
+        ? `${postmortem}\n\n### Narrative (drafted by ${p.probeModel})\n${narrative}`
+        : postmortem;
       await record.recordPostIncident.executeWithOptions({ summary: 'store the postmortem' }, [
         {
           workflowId: workflowInfo().workflowId,
           runId: workflowInfo().runId,
           runbook: input.runbook,
-          report: { rootCause: diagnosis.primary, impact: impact(), resolution, followUps: actionItems, postmortem },
+          report: {
+            rootCause: diagnosis.primary,
+            impact: impact(),
+            resolution,
+            followUps: actionItems,
+            postmortem: document,
+          },
           followUpAfterMs: toMs(p.followUpAfter),
         },
       ]);
