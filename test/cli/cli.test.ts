@@ -53,6 +53,28 @@ describe('runbook CLI', () => {
     });
   }
 
+  test('probe: enable creates the schedule, pause and resume with a note, status says which', async () => {
+    try {
+      const enabled = await runbook('probe', 'enable', '--json');
+      assert.equal(enabled.code, 0, enabled.stderr);
+      const state = JSON.parse(enabled.stdout) as { id: string; exists: boolean; paused: boolean; every: string };
+      assert.deepEqual([state.id, state.exists, state.paused, state.every], ['llm-provider-probe', true, false, '1m']);
+      const paused = await runbook('probe', 'pause', '--comment', 'provider maintenance window');
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.match(paused.stdout, /llm-provider-probe: PAUSED every 1m \(provider maintenance window\)/);
+      const resumed = await runbook('probe', 'resume');
+      assert.match(resumed.stdout, /llm-provider-probe: running every 1m/);
+      const bad = await runbook('probe', 'explode');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /probe: status, pause, resume or enable/);
+    } finally {
+      await h.client.schedule
+        .getHandle('llm-provider-probe')
+        .delete()
+        .catch(() => undefined);
+    }
+  });
+
   test('start, list, status, approve, and refusals with their exit codes', async () => {
     const key = `cli-${randomUUID().slice(0, 6)}`;
     await h.store.addChange({ service: 'api', environment: key, kind: 'deploy', at: new Date().toISOString() });

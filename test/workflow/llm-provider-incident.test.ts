@@ -233,6 +233,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
     await decide(handle, 'key-issue', 'done');
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
+    assertPostmortem(await postmortem(handle.workflowId), 'P1');
   });
 
   test('timeouts: P2, increase the timeout and check max_tokens, reduce max_tokens offered', async () => {
@@ -248,6 +249,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
     await until(handle, 'the smaller model approval', pending('smaller-model'));
     await decide(handle, 'smaller-model', 'reject');
     assert.equal((await handle.result()).status, 'resolved');
+    assertPostmortem(await postmortem(handle.workflowId), 'P2');
   });
 
   test('intermittent errors are P3, rising to P1 mid-incident: paged, and an unacknowledged P1 pages the next tier', async () => {
@@ -303,6 +305,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
     assert.ok(day.getUTCDay() >= 1 && day.getUTCDay() <= 5 && day.getUTCHours() === 9, `deadline ${ack?.deadline}`);
     await decide(handle, 'manual-mitigation', 'done');
     assert.equal((await handle.result()).status, 'resolved');
+    assertPostmortem(await postmortem(handle.workflowId), 'P4');
   });
 
   test('key compromise: revoked through the Admin API with approval, rotated by a responder, usage audited, no key in history', async () => {
