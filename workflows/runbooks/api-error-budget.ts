@@ -7,6 +7,7 @@ import type { DecisionInput, RunbookInput, RunbookResult } from '../definitions'
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations } from '../toolkit/mitigations';
+import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
 import { validationWindow } from '../toolkit/validation';
 import { diagnose, mitigationPlan, type Evidence } from './api-error-budget.diagnose';
@@ -23,12 +24,6 @@ const act = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
-// Writes that must land: retried until the store is back.
-const record = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '2s', maximumInterval: '1m' },
-});
-
 export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetParams>>): Promise<RunbookResult> {
   const p: ApiErrorBudgetParams = { ...API_ERROR_BUDGET_DEFAULTS, ...input.params };
   const rb = new Runbook({ ...input, params: { ...p } }, API_ERROR_BUDGET_STEPS);
@@ -262,15 +257,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         resolution,
         followUps,
       };
-      await record.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
-        {
-          workflowId: workflowInfo().workflowId,
-          runId: workflowInfo().runId,
-          runbook: input.runbook,
-          report,
-          followUpAfterMs: toMs(p.followUpAfter),
-        },
-      ]);
+      await recordPostIncident(input.runbook, report, toMs(p.followUpAfter));
     });
     await rb.step('regression-tests', () => scheduleFollowUp(input, followUps, toMs(p.followUpAfter)));
     if (systemic) {

@@ -9,6 +9,7 @@ import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../d
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations } from '../toolkit/mitigations';
+import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
 import { validationWindow } from '../toolkit/validation';
 import {
@@ -31,12 +32,6 @@ const act = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
-// Writes that must land: retried until the store is back.
-const record = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '2s', maximumInterval: '1m' },
-});
-
 export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): Promise<RunbookResult> {
   const p: CostSpikeParams = {
     ...COST_SPIKE_DEFAULTS,
@@ -502,20 +497,16 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     ];
     await rb.step('record-root-cause', async () => {
       const top = diagnosis.causes[0];
-      await record.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
+      await recordPostIncident(
+        input.runbook,
         {
-          workflowId: workflowInfo().workflowId,
-          runId: workflowInfo().runId,
-          runbook: input.runbook,
-          report: {
-            rootCause: top ? `${diagnosis.primary}: ${top.evidence.join('; ')}` : diagnosis.primary,
-            impact: summarize.impact(rb.state.findings, startedMs),
-            resolution: `${resolution}. Mitigation applied: ${applied().join(', ') || 'none'}. Alert created: no (rule suggested: ${rule.name})`,
-            followUps,
-          },
-          followUpAfterMs: toMs(p.followUpAfter),
+          rootCause: top ? `${diagnosis.primary}: ${top.evidence.join('; ')}` : diagnosis.primary,
+          impact: summarize.impact(rb.state.findings, startedMs),
+          resolution: `${resolution}. Mitigation applied: ${applied().join(', ') || 'none'}. Alert created: no (rule suggested: ${rule.name})`,
+          followUps,
         },
-      ]);
+        toMs(p.followUpAfter),
+      );
     });
     await rb.step('alert-rule', async () => {
       rb.finding({

@@ -8,6 +8,7 @@ import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../d
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations } from '../toolkit/mitigations';
+import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
 import {
   BRANCH_MITIGATIONS,
@@ -31,11 +32,6 @@ const act = proxyActivities<Activities>({
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 const draft = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
-const record = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '2s', maximumInterval: '1m' },
-});
-
 interface Observation {
   report: ProbeReport;
   app: AppSignals;
@@ -410,21 +406,17 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       const document = narrative
         ? `${postmortem}\n\n### Narrative (drafted by ${p.probeModel})\n${narrative}`
         : postmortem;
-      await record.recordPostIncident.executeWithOptions({ summary: 'store the postmortem' }, [
+      await recordPostIncident(
+        input.runbook,
         {
-          workflowId: workflowInfo().workflowId,
-          runId: workflowInfo().runId,
-          runbook: input.runbook,
-          report: {
-            rootCause: diagnosis.primary,
-            impact: impact(),
-            resolution,
-            followUps: actionItems,
-            postmortem: document,
-          },
-          followUpAfterMs: toMs(p.followUpAfter),
+          rootCause: diagnosis.primary,
+          impact: impact(),
+          resolution,
+          followUps: actionItems,
+          postmortem: document,
         },
-      ]);
+        toMs(p.followUpAfter),
+      );
       await scheduleFollowUp(input, actionItems, toMs(p.followUpAfter));
       rb.note('postmortem', `stored with the incident; follow-up in ${formatMs(toMs(p.followUpAfter))}`);
     });
