@@ -138,7 +138,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
 
     await recovery();
     await rb.step('remove-mitigations', () => mitigations.undoAll('the API has recovered'));
-    return await finish(true);
+    return await finish();
   } catch (err) {
     return await mitigations.abandon(err);
   }
@@ -283,7 +283,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       // Degraded quality or an app-side signal with no branch: responders look into it.
       const handled = await rb.gate('manual-mitigation', {
         kind: 'manual',
-        detail: `${severity}: ${rb.state.findings[0]?.summary ?? ''}. Investigate, then mark done.`,
+        detail: `${rb.state.findings[0]?.summary ?? ''}. ${severity ? 'Investigate' : 'The provider answers: look for the cause in the app'}, then mark done.`,
         deadlineMs,
       });
       rb.note('manual-mitigation', handled ? `${handled.by}: ${handled.decision}` : 'withdrawn');
@@ -371,7 +371,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     });
   }
 
-  async function finish(resolved: boolean): Promise<RunbookResult> {
+  async function finish(): Promise<RunbookResult> {
     closing = true;
     rb.setStatus('follow_up');
     const diagnosis: Diagnosis = rb.state.diagnosis ?? { primary: 'healthy', causes: [] };
@@ -421,7 +421,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       rb.note('postmortem', `stored with the incident; follow-up in ${formatMs(toMs(p.followUpAfter))}`);
     });
     await ackLoop;
-    rb.setStatus(resolved ? 'resolved' : 'escalated');
+    rb.setStatus('resolved');
     await rb.flush();
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   }
