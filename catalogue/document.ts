@@ -1,0 +1,190 @@
+// A catalogue runbook is a Markdown document in the index's template (Overview, Symptoms,
+// Immediate Actions, Investigation Steps, Resolution Steps, Prevention, Escalation). Numbered
+// items of the three step sections are the steps; a fenced block under an item makes it
+// automated:
+//
+//   1. Check the health endpoint
+//      ```check http
+//      GET {apiUrl}/healthz
+//      ```
+//      Expected output: `200`
+//
+// Kinds: `check sql` (read-only, against the telemetry database), `check promql`, `check http`
+// (GET or HEAD), `action <name>` (a configured action, run behind approval). Without a block a step
+// is manual: a responder marks it done or skip. Prevention items become follow-ups; Escalation
+// items read `- After 15m: <notification target>`. A document that breaks these rules is refused
+// with the line and the reason.
+import { toMs } from '../workflows/toolkit/duration';
+
+export const TEMPLATE_SECTIONS = [
+  'Overview',
+  'Symptoms',
+  'Immediate Actions',
+  'Investigation Steps',
+  'Resolution Steps',
+  'Prevention',
+  'Escalation',
+] as const;
+const STEP_SECTIONS = new Set(['Immediate Actions', 'Investigation Steps', 'Resolution Steps']);
+
+export type CheckKind = 'sql' | 'promql' | 'http';
+
+export interface DocumentStep {
+  id: string;
+  section: string;
+  title: string;
+  /** Manual, an automated read-only check, or a configured action behind approval. */
+  kind: 'manual' | 'check' | 'action';
+  check?: { kind: CheckKind; body: string };
+  action?: string;
+  /** The document's expected output: `200`, `0`, `< 90`, `>= 1`, or text the output must contain. */
+  expect?: string;
+  line: number;
+}
+
+export interface EscalationRule {
+  afterMs: number;
+  target: string;
+  line: number;
+}
+
+export interface RunbookDocument {
+  title: string;
+  overview: string;
+  symptoms: string[];
+  steps: DocumentStep[];
+  prevention: string[];
+  escalation: EscalationRule[];
+}
+
+export class DocumentError extends Error {
+  override name = 'DocumentError';
+  constructor(
+    readonly source: string,
+    readonly line: number,
+    reason: string,
+  ) {
+    super(`${source}:${line}: ${reason}`);
+  }
+}
+
+const slug = (text: string) =>
+  text
+    .toLowerCase()
+    .replace(/`[^`]*`/g, '')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 48);
+
+export function parseDocument(markdown: string, source = 'document'): RunbookDocument {
+  const lines = markdown.split('\n');
+  const fail = (i: number, reason: string): never => {
+    throw new DocumentError(source, i + 1, reason);
+  };
+  const doc: RunbookDocument = { title: '', overview: '', symptoms: [], steps: [], prevention: [], escalation: [] };
+  const seen: string[] = [];
+  let section = '';
+  let current: DocumentStep | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (/^# /.test(line)) {
+      if (doc.title) fail(i, 'a second title: one "# Title" per document');
+      doc.title = line.slice(2).trim();
+      continue;
+    }
+    const heading = /^## (.+)$/.exec(line);
+    if (heading) {
+      section = heading[1].trim();
+      if (!(TEMPLATE_SECTIONS as readonly string[]).includes(section))
+        fail(i, `unknown section "${section}": the template has ${TEMPLATE_SECTIONS.join(', ')}`);
+      const expected = TEMPLATE_SECTIONS[seen.length];
+      if (section !== expected) fail(i, `section "${section}" out of order: expected "${expected}"`);
+      seen.push(section);
+      current = undefined;
+      continue;
+    }
+    if (!doc.title && line.trim()) fail(i, 'the document starts with "# Title"');
+    if (!line.trim()) continue;
+    if (!section) fail(i, 'text before the first section');
+    const item = /^(\d+)\. (.+)$/.exec(line);
+    const bullet = /^- (.+)$/.exec(line);
+    if (section === 'Overview') doc.overview = `${doc.overview} ${line.trim()}`.trim();
+    else if (section === 'Symptoms') {
+      if (bullet) doc.symptoms.push(bullet[1].trim());
+    } else if (section === 'Prevention') {
+      if (bullet || item) doc.prevention.push((bullet?.[1] ?? item?.[2] ?? '').trim());
+    } else if (section === 'Escalation') {
+      if (!bullet) continue;
+      const rule = /^After (\S+): (\S+)/.exec(bullet[1]);
+      if (!rule) fail(i, 'an escalation item reads "- After 15m: <notification target>"');
+      let afterMs = 0;
+      try {
+        afterMs = toMs(rule![1]);
+      } catch (err) {
+        fail(i, (err as Error).message);
+      }
+      doc.escalation.push({ afterMs, target: rule![2], line: i + 1 });
+    } else if (STEP_SECTIONS.has(section)) {
+      if (item) {
+        const title = item[2].trim();
+        let id = slug(title) || `step-${doc.steps.length + 1}`;
+        while (doc.steps.some((s) => s.id === id)) id = `${id}-${doc.steps.length + 1}`;
+        current = { id, section, title, kind: 'manual', line: i + 1 };
+        doc.steps.push(current);
+        continue;
+      }
+      const fence = /^\s+```(.*)$/.exec(line);
+      if (fence) {
+        if (!current) fail(i, 'a code block outside a numbered step');
+        if (current!.kind !== 'manual') fail(i, 'a step has one code block');
+        const info = fence[1].trim().split(/\s+/);
+        const body: string[] = [];
+        let j = i + 1;
+        for (; j < lines.length && !/^\s+```\s*$/.test(lines[j]); j++) body.push(lines[j].trim());
+        if (j === lines.length) fail(i, 'code block not closed');
+        const text = body.join('\n').trim();
+        if (info[0] === 'check') {
+          if (!['sql', 'promql', 'http'].includes(info[1] ?? ''))
+            fail(i, `unknown check "${info[1] ?? ''}": use check sql, check promql or check http`);
+          if (info[1] === 'sql' && !/^(select|with|show)\b/i.test(text))
+            fail(i + 1, 'a sql check is one read-only query');
+          if (info[1] === 'http' && !/^(GET|HEAD) \S+$/.test(text)) fail(i + 1, 'an http check reads "GET <url>"');
+          current!.kind = 'check';
+          current!.check = { kind: info[1] as CheckKind, body: text };
+        } else if (info[0] === 'action') {
+          if (!/^[a-z0-9-]+$/.test(text)) fail(i + 1, 'an action block names one configured action');
+          current!.kind = 'action';
+          current!.action = text;
+        } else if (info[0] !== 'sh' && info[0] !== 'bash' && info[0] !== '') {
+          fail(i, `unknown block "${fence[1]}": check sql|promql|http, action, or sh for a command to read`);
+        }
+        i = j;
+        continue;
+      }
+      const expect = /^\s+Expected output: `([^`]+)`/.exec(line);
+      if (expect) {
+        if (!current) fail(i, 'an expected output outside a numbered step');
+        current!.expect = expect[1];
+      }
+    }
+  }
+  if (!doc.title) fail(0, 'the document has no "# Title"');
+  if (seen.length !== TEMPLATE_SECTIONS.length)
+    fail(lines.length - 1, `missing section "${TEMPLATE_SECTIONS[seen.length]}"`);
+  if (doc.steps.length === 0)
+    fail(lines.length - 1, 'no numbered steps in Immediate Actions, Investigation or Resolution');
+  return doc;
+}
+
+/** Compares a check's output with the document's expectation: `< 90`, `= 0`, `200`, or contained text. */
+export function meetsExpectation(output: string, expect: string): boolean {
+  const cmp = /^(<=|>=|<|>|=|!=)\s*(-?\d+(\.\d+)?)$/.exec(expect.trim());
+  const value = Number(output.trim());
+  if (cmp && Number.isFinite(value)) {
+    const n = Number(cmp[2]);
+    return { '<': value < n, '>': value > n, '<=': value <= n, '>=': value >= n, '=': value === n, '!=': value !== n }[
+      cmp[1] as '<'
+    ];
+  }
+  return output.trim() === expect.trim() || output.includes(expect.trim());
+}
