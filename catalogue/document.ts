@@ -153,8 +153,11 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
           current!.check = { kind: info[1] as CheckKind, body: text };
         } else if (info[0] === 'action') {
           if (!/^[a-z0-9-]+$/.test(text)) fail(i + 1, 'an action block names one configured action');
+          if (doc.steps.some((s) => s.id === text)) fail(i + 1, `action "${text}" appears twice`);
+          // The step is named after its action: approvals and the action's config share the name.
           current!.kind = 'action';
           current!.action = text;
+          current!.id = text;
         } else if (info[0] !== 'sh' && info[0] !== 'bash' && info[0] !== '') {
           fail(i, `unknown block "${fence[1]}": check sql|promql|http, action, or sh for a command to read`);
         }

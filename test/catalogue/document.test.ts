@@ -46,18 +46,26 @@ test('service-down: steps, automated checks, action, expectations, follow-ups, e
 
 test('a malformed document is refused with the line and the reason', () => {
   const ok = readFileSync(path.join(DIR, 'service-down.md'), 'utf8');
-  const cases: [string, number, RegExp][] = [
-    [ok.replace('## Symptoms', '## Signs'), 7, /unknown section "Signs"/],
-    [ok.replace('## Investigation Steps', '## Resolution Steps'), 25, /out of order: expected "Investigation Steps"/],
-    [ok.replace('```check http', '```check ftp'), 15, /unknown check "ftp"/],
-    [ok.replace('SELECT count(*) FROM pg_stat_activity', 'DELETE FROM pg_stat_activity'), 28, /read-only/],
-    [ok.replace('- After 30m: infrastructure', '- Call someone'), 54, /After 15m/],
+  // Each breach, and the line it is on in the broken text.
+  const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  const broken: [string, string, RegExp][] = [
+    [ok.replace('## Symptoms', '## Signs'), '## Signs', /unknown section "Signs"/],
     [
-      ok.replace('## Escalation\n- After 15m: oncall\n- After 30m: infrastructure\n', ''),
-      52,
-      /missing section "Escalation"/,
+      ok.replace('## Investigation Steps', '## Resolution Steps'),
+      '## Resolution Steps',
+      /out of order: expected "Investigation Steps"/,
     ],
+    [ok.replace('```check http', '```check ftp'), 'check ftp', /unknown check "ftp"/],
+    [ok.replace('SELECT count(*) FROM pg_stat_activity', 'DELETE FROM pg_stat_activity'), 'DELETE FROM', /read-only/],
+    [ok.replace('- After 30m: infrastructure', '- Call someone'), 'Call someone', /After 15m/],
   ];
+  const cases: [string, number, RegExp][] = broken.map(([text, needle, reason]) => [
+    text,
+    lineOf(text, needle),
+    reason,
+  ]);
+  const noEscalation = ok.slice(0, ok.indexOf('## Escalation'));
+  cases.push([noEscalation, noEscalation.split('\n').length, /missing section "Escalation"/]);
   for (const [text, line, reason] of cases) {
     assert.throws(
       () => parseDocument(text, 'doc.md'),
