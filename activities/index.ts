@@ -1,6 +1,7 @@
 // All activities, built from their dependencies so tests pass real local services.
 import type { Deps } from './deps';
 import { createActionActivities } from './actions';
+import { createCatalogueActivities } from './catalogue';
 import { createCostActivities } from './cost';
 import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
@@ -28,6 +29,7 @@ export function createActivities(deps: Deps) {
     ...createKeyAuditActivities(deps),
     ...createIncidentInputActivities(deps),
     ...createProviderActivities(deps),
+    ...createCatalogueActivities(deps),
   };
 }
 

@@ -68,13 +68,20 @@ export class DocumentError extends Error {
   }
 }
 
-const slug = (text: string) =>
-  text
+/** A step id from its title: whole words, at most about 40 characters. */
+function slug(text: string): string {
+  const words = text
     .toLowerCase()
     .replace(/`[^`]*`/g, '')
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '')
-    .slice(0, 48);
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  let id = '';
+  for (const w of words) {
+    if (id && id.length + w.length + 1 > 40) break;
+    id = id ? `${id}-${w}` : w;
+  }
+  return id;
+}
 
 export function parseDocument(markdown: string, source = 'document'): RunbookDocument {
   const lines = markdown.split('\n');

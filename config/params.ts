@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budget.params';
 import { COST_SPIKE_DEFAULTS as CS } from '../workflows/runbooks/cost-spike.params';
 import { LLM_PROVIDER_DEFAULTS as LP } from '../workflows/runbooks/llm-provider-incident.params';
+import { GUIDED_DEFAULTS } from '../workflows/runbooks/guided.params';
 import type { RunbookId } from '../workflows/definitions';
 import type { Config } from './schema';
 import { describeIssues } from './load';
@@ -16,7 +17,17 @@ const ratio = z.coerce.number().min(0).max(1);
 // `--param keyCompromise=true` arrives as a string: only "true"/"false" are booleans here.
 const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 
+/** Every catalogue runbook (a document run by the guided workflow) takes these. */
+const guided = z
+  .object({
+    vars: z.record(z.string(), z.string()).default(GUIDED_DEFAULTS.vars),
+    stepDeadline: duration.default(GUIDED_DEFAULTS.stepDeadline),
+    followUpAfter: duration.default(GUIDED_DEFAULTS.followUpAfter),
+  })
+  .strict();
+
 const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = {
+  'service-down': guided,
   'api-error-budget': z
     .object({
       alertThreshold: ratio.default(API_ERROR_BUDGET_DEFAULTS.alertThreshold),

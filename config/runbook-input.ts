@@ -1,6 +1,7 @@
 // What a runbook starts with: the request, its parameters resolved over config, and the approval
 // policy. Shared by the gateway and CLI (client/incidents.ts) and the synthetic probe (a workflow).
 import type { AlertEvent, RunbookId, RunbookInput } from '../workflows/definitions';
+import { hasDocument, loadDocument } from '../catalogue/load';
 import { resolveParams } from './params';
 import type { Config } from './schema';
 
@@ -35,5 +36,7 @@ export function runbookInput(
     responders: Object.fromEntries(responders.map((r) => [r.name, r.roles])),
     preApproved: approvals.preApproved,
     alert: req.alert,
+    // A catalogue runbook runs its document, read (and checked) as it starts.
+    ...(hasDocument(req.runbook) ? { document: loadDocument(req.runbook) } : {}),
   };
 }

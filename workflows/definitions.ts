@@ -2,6 +2,7 @@
 // Everything here is part of the contract in DESIGN.md: renaming is a breaking change.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { RunbookDocument } from '../catalogue/document';
 
 export const TASK_QUEUE = 'runbooks';
 
@@ -28,6 +29,8 @@ export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
   'api-error-budget': 'apiErrorBudget',
   'cost-spike': 'costSpike',
   'llm-provider-incident': 'llmProviderIncident',
+  // Catalogue runbooks run their documents (catalogue/runbooks/<id>.md).
+  'service-down': 'guidedRunbook',
 };
 export const RUNNABLE_RUNBOOKS = Object.keys(WORKFLOW_TYPES) as RunbookId[];
 
@@ -174,6 +177,8 @@ export interface RunbookInput<P = Record<string, unknown>> {
   /** Mitigation steps the approval policy lets run without a human. */
   preApproved: string[];
   alert?: AlertEvent;
+  /** A catalogue runbook's document, parsed. */
+  document?: RunbookDocument;
 }
 
 export interface RunbookResult {

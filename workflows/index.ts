@@ -4,3 +4,4 @@ export { followUpReminder } from './follow-up';
 export { costSpike } from './runbooks/cost-spike';
 export { llmProviderIncident } from './runbooks/llm-provider-incident';
 export { providerProbe } from './provider-probe';
+export { guidedRunbook } from './runbooks/guided';

@@ -1,6 +1,8 @@
 // `runbook docs`: each runbook rendered in the catalogue's template (Overview, Symptoms,
 // Immediate Actions, Investigation Steps, Resolution Steps, Prevention, Escalation) from the
 // step definitions that run, so the documentation cannot drift from the code.
+import { readFileSync } from 'node:fs';
+import { documentPath, hasDocument } from '../../catalogue/load';
 import { RUNBOOK_IDS, type RunbookId } from '../../workflows/definitions';
 import { API_ERROR_BUDGET_STEPS } from '../../workflows/runbooks/api-error-budget.steps';
 import { API_ERROR_BUDGET_DEFAULTS } from '../../workflows/runbooks/api-error-budget.params';
@@ -96,6 +98,8 @@ const KIND: Record<StepDef['kind'], string> = { auto: 'automated', approval: 'ne
 
 export function renderDoc(id: RunbookId): string {
   const src = SOURCES[id];
+  // A catalogue runbook's document is already in the template, and is what runs.
+  if (!src && hasDocument(id)) return readFileSync(documentPath(id), 'utf8');
   if (!src) {
     return `# ${id}\n\n## Overview\nThis runbook id is reserved; its workflow is not built in this version.\n`;
   }

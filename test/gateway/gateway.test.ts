@@ -55,7 +55,7 @@ describe('gateway', () => {
     h = await createHarness('gateway', {
       routes: [
         { match: ['alertname=~"(?i).*(ErrorRate|5xx).*"'], runbook: 'api-error-budget' },
-        { match: ['alertname="Spend"'], runbook: 'service-down' },
+        { match: ['alertname="Spend"'], runbook: 'backup-recovery' },
         { match: ['alertname=~"(?i).*(Cost|Spend|Budget)Spike.*|InferenceCost.*"'], runbook: 'cost-spike' },
       ],
       responders: [

@@ -236,7 +236,10 @@ describe('cost-spike on the local Temporal server', () => {
       await decide(handle, 'enable-cost-cap', 'approve');
       // Critical (P1): a temporary disable of the feature is offered too; the cap already did it.
       const offered = await waitingOn(handle, 'disable-feature');
-      assert.match(offered.pendingApprovals.find((p) => p.step === 'disable-feature')?.detail ?? '', /chat disabled until/);
+      assert.match(
+        offered.pendingApprovals.find((p) => p.step === 'disable-feature')?.detail ?? '',
+        /chat disabled until/,
+      );
       await decide(handle, 'disable-feature', 'reject');
       const result = await handle.result();
       assert.equal(result.status, 'resolved', result.resolution);

@@ -231,7 +231,10 @@ describe('crash safety of the cost cap', () => {
     const handle = h.client.workflow.getHandle(started.workflowId);
     const until = (what: string, ok: (s: IncidentState) => boolean, timeoutMs = 60_000) =>
       eventually(what, async () => ((s) => (ok(s) ? s : undefined))(await handle.query(stateQuery)), timeoutMs);
-    const pendingOn = (...steps: string[]) => (s: IncidentState) => s.pendingApprovals.some((p) => steps.includes(p.step));
+    const pendingOn =
+      (...steps: string[]) =>
+      (s: IncidentState) =>
+        s.pendingApprovals.some((p) => steps.includes(p.step));
 
     const first = await until('a hidden-recompute mitigation', pendingOn('reduce-auto-save', 'rate-limit-undo'));
     const step = first.pendingApprovals.find((p) => p.step !== 'campaign-check')!.step;

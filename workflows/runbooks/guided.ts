@@ -1,0 +1,118 @@
+// A catalogue runbook, run from its document: each numbered step in order. A manual step waits for
+// a responder's done or skip (with a note); a check runs and its output is compared with the
+// document's expected output; an action runs its configured command or flag after approval.
+// The Escalation section's rules are timers that notify their targets while the runbook is open.
+import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { meetsExpectation, type RunbookDocument } from '../../catalogue/document';
+import type { RunbookInput, RunbookResult, StepKind } from '../definitions';
+import { scheduleFollowUp } from '../follow-up';
+import { formatMs, toMs } from '../toolkit/duration';
+import { Mitigations } from '../toolkit/mitigations';
+import { recordPostIncident } from '../toolkit/post-incident';
+import { Runbook, type StepDef } from '../toolkit/runbook';
+import { GUIDED_DEFAULTS, type GuidedParams } from './guided.params';
+
+const act = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+
+const KIND: Record<'manual' | 'check' | 'action', StepKind> = { manual: 'manual', check: 'auto', action: 'approval' };
+
+export async function guidedRunbook(
+  input: RunbookInput<Partial<GuidedParams>> & { document: RunbookDocument },
+): Promise<RunbookResult> {
+  const p: GuidedParams = { ...GUIDED_DEFAULTS, ...input.params };
+  const doc = input.document;
+  const steps: StepDef[] = doc.steps.map((s) => ({ id: s.id, title: s.title, section: s.section, kind: KIND[s.kind] }));
+  const rb = new Runbook({ ...input, params: { ...p } }, steps);
+  const mitigations = new Mitigations(rb);
+  const deadlineMs = toMs(p.stepDeadline);
+  const startedMs = Date.now();
+  let finished = false;
+  const done: string[] = [];
+
+  // "When and how to escalate": each rule notifies its target if the runbook is still open by then.
+  const timers = doc.escalation.map(async (rule) => {
+    if (await condition(() => finished, rule.afterMs)) return;
+    const sent = await act.notify.executeWithOptions({ summary: `escalate to ${rule.target}` }, [
+      {
+        target: rule.target,
+        text: `${doc.title} on ${input.service} (${input.environment}) still open after ${formatMs(rule.afterMs)}: ${workflowInfo().workflowId}`,
+      },
+    ]);
+    rb.record(
+      'escalated',
+      `open after ${formatMs(rule.afterMs)} → ${rule.target}: ${sent.delivered.join(', ') || 'not sent'}`,
+      sent,
+    );
+  });
+
+  try {
+    rb.setStatus('diagnosing');
+    for (const step of doc.steps) {
+      if (step.kind === 'manual') {
+        await rb.step(step.id, async () => {
+          const d = await rb.gate(step.id, { kind: 'manual', deadlineMs });
+          const note = `${d?.by ?? 'nobody'}: ${d?.decision ?? 'withdrawn'}${d?.comment ? ` (${d.comment})` : ''}`;
+          if (d?.decision === 'skip') rb.skip(step.id, note);
+          else rb.note(step.id, note);
+          done.push(`${step.title}: ${note}`);
+        });
+      } else if (step.kind === 'check' && step.check) {
+        const check = step.check;
+        await rb.step(step.id, async () => {
+          const r = await act.catalogueCheck.executeWithOptions({ summary: `${check.kind} check` }, [
+            { kind: check.kind, body: check.body, vars: p.vars },
+          ]);
+          const met = r.available && (step.expect === undefined || meetsExpectation(r.data.output, step.expect));
+          const summary = r.available
+            ? `${r.data.output}${step.expect !== undefined ? ` (expected ${step.expect}: ${met ? 'as expected' : 'NOT as expected'})` : ''}`
+            : `unavailable: ${r.reason}`;
+          rb.finding({
+            step: step.id,
+            level: !r.available ? 'unavailable' : met ? 'info' : 'warning',
+            summary,
+            evidence: r,
+          });
+          rb.note(step.id, summary);
+          done.push(`${step.title}: ${summary}`);
+        });
+      } else if (step.kind === 'action') {
+        rb.setStatus('mitigating');
+        const outcome = await mitigations.apply({
+          step: step.id,
+          temporary: false,
+          detail: `${step.title} (action ${step.action})`,
+          deadlineMs,
+          vars: p.vars,
+        });
+        done.push(`${step.title}: ${outcome}`);
+      }
+    }
+    finished = true;
+    rb.setStatus('follow_up');
+    const resolution = `followed ${doc.steps.length} steps of "${doc.title}"`;
+    rb.state.resolution = resolution;
+    // What was done per step is the record: the document can then be updated from it.
+    await recordPostIncident(
+      input.runbook,
+      {
+        rootCause: 'see the steps taken',
+        impact: `${Math.round((Date.now() - startedMs) / 60_000)} minutes from start to the last step`,
+        resolution: `${resolution}: ${done.join('; ')}`.slice(0, 4000),
+        followUps: doc.prevention,
+      },
+      toMs(p.followUpAfter),
+    );
+    if (doc.prevention.length) await scheduleFollowUp(input, doc.prevention, toMs(p.followUpAfter));
+    await Promise.all(timers);
+    rb.setStatus('resolved');
+    await rb.flush();
+    return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
+  } catch (err) {
+    finished = true;
+    return await mitigations.abandon(err);
+  }
+}
