@@ -5,7 +5,7 @@ import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budge
 import { COST_SPIKE_DEFAULTS as CS } from '../workflows/runbooks/cost-spike.params';
 import { LLM_PROVIDER_DEFAULTS as LP } from '../workflows/runbooks/llm-provider-incident.params';
 import { GUIDED_DEFAULTS } from '../workflows/runbooks/guided.params';
-import type { RunbookId } from '../workflows/definitions';
+import { CATALOGUE_RUNBOOKS, type RunbookId } from '../workflows/definitions';
 import type { Config } from './schema';
 import { describeIssues } from './load';
 
@@ -27,7 +27,7 @@ const guided = z
   .strict();
 
 const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = {
-  'service-down': guided,
+  ...Object.fromEntries(CATALOGUE_RUNBOOKS.map((id) => [id, guided])),
   'api-error-budget': z
     .object({
       alertThreshold: ratio.default(API_ERROR_BUDGET_DEFAULTS.alertThreshold),

@@ -1,7 +1,7 @@
 // What a runbook starts with: the request, its parameters resolved over config, and the approval
 // policy. Shared by the gateway and CLI (client/incidents.ts) and the synthetic probe (a workflow).
-import type { AlertEvent, RunbookId, RunbookInput } from '../workflows/definitions';
-import { hasDocument, loadDocument } from '../catalogue/load';
+import { CATALOGUE_RUNBOOKS, type AlertEvent, type RunbookId, type RunbookInput } from '../workflows/definitions';
+import { loadDocument } from '../catalogue/load';
 import { resolveParams } from './params';
 import type { Config } from './schema';
 
@@ -37,6 +37,6 @@ export function runbookInput(
     preApproved: approvals.preApproved,
     alert: req.alert,
     // A catalogue runbook runs its document, read (and checked) as it starts.
-    ...(hasDocument(req.runbook) ? { document: loadDocument(req.runbook) } : {}),
+    ...(CATALOGUE_RUNBOOKS.includes(req.runbook) ? { document: loadDocument(req.runbook) } : {}),
   };
 }

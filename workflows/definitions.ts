@@ -24,13 +24,17 @@ export const RUNBOOK_IDS = [
 ] as const;
 export type RunbookId = (typeof RUNBOOK_IDS)[number];
 
-/** Workflow type per runbook this build can run; the other ids are known but not built yet. */
+/** The index's runbooks: each runs its document (catalogue/runbooks/<id>.md) as a guided runbook. */
+export const CATALOGUE_RUNBOOKS = RUNBOOK_IDS.filter(
+  (id) => !['api-error-budget', 'llm-provider-incident', 'cost-spike'].includes(id),
+);
+
+/** Workflow type per runbook this build can run. */
 export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
   'api-error-budget': 'apiErrorBudget',
   'cost-spike': 'costSpike',
   'llm-provider-incident': 'llmProviderIncident',
-  // Catalogue runbooks run their documents (catalogue/runbooks/<id>.md).
-  'service-down': 'guidedRunbook',
+  ...Object.fromEntries(CATALOGUE_RUNBOOKS.map((id) => [id, 'guidedRunbook'])),
 };
 export const RUNNABLE_RUNBOOKS = Object.keys(WORKFLOW_TYPES) as RunbookId[];
 
