@@ -10,10 +10,12 @@
 //      Expected output: `200`
 //
 // Kinds: `check sql` (read-only, against the telemetry database), `check promql`, `check http`
-// (GET or HEAD), `action <name>` (a configured action, run behind approval). Without a block a step
+// (GET or HEAD), `action` (a configured action, run behind approval), `runbook` (hands over to
+// another runbook, started as a child incident, and waits for its end). Without a block a step
 // is manual: a responder marks it done or skip. Prevention items become follow-ups; Escalation
 // items read `- After 15m: <notification target>`. A document that breaks these rules is refused
 // with the line and the reason.
+import { RUNBOOK_IDS, type RunbookId } from '../workflows/definitions';
 import { toMs } from '../workflows/toolkit/duration';
 
 export const TEMPLATE_SECTIONS = [
@@ -34,9 +36,11 @@ export interface DocumentStep {
   section: string;
   title: string;
   /** Manual, an automated read-only check, or a configured action behind approval. */
-  kind: 'manual' | 'check' | 'action';
+  kind: 'manual' | 'check' | 'action' | 'runbook';
   check?: { kind: CheckKind; body: string };
   action?: string;
+  /** For a hand-over: the runbook that takes over. */
+  runbook?: RunbookId;
   /** The document's expected output: `200`, `0`, `< 90`, `>= 1`, or text the output must contain. */
   expect?: string;
   line: number;
@@ -165,8 +169,12 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
           current!.kind = 'action';
           current!.action = text;
           current!.id = text;
+        } else if (info[0] === 'runbook') {
+          if (!(RUNBOOK_IDS as readonly string[]).includes(text)) fail(i + 1, `unknown runbook "${text}"`);
+          current!.kind = 'runbook';
+          current!.runbook = text as RunbookId;
         } else if (info[0] !== 'sh' && info[0] !== 'bash' && info[0] !== '') {
-          fail(i, `unknown block "${fence[1]}": check sql|promql|http, action, or sh for a command to read`);
+          fail(i, `unknown block "${fence[1]}": check sql|promql|http, action, runbook, or sh for a command to read`);
         }
         i = j;
         continue;

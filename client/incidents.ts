@@ -16,6 +16,7 @@ import {
   decideUpdate,
   incidentWorkflowId,
   RUNNABLE_RUNBOOKS,
+  incidentSearchAttributes,
   SA,
   stateQuery,
   TASK_QUEUE,
@@ -126,15 +127,7 @@ export class Incidents {
               workflowIdReusePolicy: 'ALLOW_DUPLICATE',
               staticSummary: `${req.runbook} · ${req.service}/${req.environment} · ${req.alert?.alertname ?? `started by ${req.startedBy}`}`,
               staticDetails: `Runbook ${req.runbook} for ${req.service} in ${req.environment}, severity ${input.severity}.`,
-              typedSearchAttributes: new TypedSearchAttributes([
-                { key: SA.runbookId, value: req.runbook },
-                { key: SA.severity, value: input.severity },
-                { key: SA.status, value: 'triage' },
-                { key: SA.alertName, value: req.alert?.alertname ?? 'manual' },
-                { key: SA.service, value: req.service },
-                { key: SA.environment, value: req.environment },
-                { key: SA.awaitingApproval, value: false },
-              ]),
+              typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
             }),
           );
           return { workflowId, runId: handle.firstExecutionRunId, runbook: req.runbook, outcome: 'started' };

@@ -206,3 +206,16 @@ export const SA = {
   awaitingApproval: defineSearchAttributeKey('AwaitingApproval', SearchAttributeType.BOOL),
 } as const;
 export const SEARCH_ATTRIBUTES = Object.values(SA);
+
+/** The search attributes an incident starts with, however it is started (gateway, CLI, probe, a parent runbook). */
+export function incidentSearchAttributes(input: RunbookInput) {
+  return [
+    { key: SA.runbookId, value: input.runbook },
+    { key: SA.severity, value: input.severity },
+    { key: SA.status, value: 'triage' },
+    { key: SA.alertName, value: input.alert?.alertname ?? 'manual' },
+    { key: SA.service, value: input.service },
+    { key: SA.environment, value: input.environment },
+    { key: SA.awaitingApproval, value: false },
+  ];
+}

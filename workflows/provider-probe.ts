@@ -4,7 +4,7 @@
 import { getExternalWorkflowHandle, ParentClosePolicy, proxyActivities, startChild } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { alertSignal, incidentWorkflowId, SA, type AlertEvent } from './definitions';
+import { alertSignal, incidentSearchAttributes, incidentWorkflowId, type AlertEvent } from './definitions';
 import { classify } from './runbooks/llm-provider-incident.classify';
 import type { LlmProviderParams } from './runbooks/llm-provider-incident.params';
 import { toMs } from './toolkit/duration';
@@ -68,15 +68,7 @@ export async function providerProbe({ service, environment }: ProbeInput): Promi
       args: [{ ...runInput, severity: c.severity, alert }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       staticSummary: `llm-provider-incident · ${service}/${environment} · synthetic probe`,
-      typedSearchAttributes: [
-        { key: SA.runbookId, value: 'llm-provider-incident' },
-        { key: SA.severity, value: c.severity },
-        { key: SA.status, value: 'triage' },
-        { key: SA.alertName, value: alert.alertname },
-        { key: SA.service, value: service },
-        { key: SA.environment, value: environment },
-        { key: SA.awaitingApproval, value: false },
-      ],
+      typedSearchAttributes: incidentSearchAttributes({ ...runInput, severity: c.severity, alert }),
     });
     return { healthy: false, detail, incident: { workflowId, outcome: 'started' } };
   } catch (err) {

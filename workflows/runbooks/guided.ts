@@ -2,10 +2,18 @@
 // a responder's done or skip (with a note); a check runs and its output is compared with the
 // document's expected output; an action runs its configured command or flag after approval.
 // The Escalation section's rules are timers that notify their targets while the runbook is open.
-import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { condition, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { meetsExpectation, type RunbookDocument } from '../../catalogue/document';
-import type { RunbookInput, RunbookResult, StepKind } from '../definitions';
+import { meetsExpectation, type DocumentStep, type RunbookDocument } from '../../catalogue/document';
+import {
+  incidentSearchAttributes,
+  incidentWorkflowId,
+  WORKFLOW_TYPES,
+  type RunbookId,
+  type RunbookInput,
+  type RunbookResult,
+  type StepKind,
+} from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations } from '../toolkit/mitigations';
@@ -18,7 +26,12 @@ const act = proxyActivities<Activities>({
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 
-const KIND: Record<'manual' | 'check' | 'action', StepKind> = { manual: 'manual', check: 'auto', action: 'approval' };
+const KIND: Record<DocumentStep['kind'], StepKind> = {
+  manual: 'manual',
+  check: 'auto',
+  action: 'approval',
+  runbook: 'auto',
+};
 
 export async function guidedRunbook(
   input: RunbookInput<Partial<GuidedParams>> & { document: RunbookDocument },
@@ -79,6 +92,14 @@ export async function guidedRunbook(
           rb.note(step.id, summary);
           done.push(`${step.title}: ${summary}`);
         });
+      } else if (step.kind === 'runbook' && step.runbook) {
+        const target = step.runbook;
+        await rb.step(step.id, async () => {
+          const result = await handOver(target);
+          const summary = `${target}: ${result.status}, ${result.diagnosis?.primary ?? 'no diagnosis'}; ${result.resolution}`;
+          rb.note(step.id, summary);
+          done.push(`${step.title}: ${summary}`);
+        });
       } else if (step.kind === 'action') {
         rb.setStatus('mitigating');
         const outcome = await mitigations.apply({
@@ -114,5 +135,32 @@ export async function guidedRunbook(
   } catch (err) {
     finished = true;
     return await mitigations.abandon(err);
+  }
+
+  /** The other runbook runs as this incident's child, with the same service, alert and policy. */
+  async function handOver(runbook: RunbookId): Promise<RunbookResult> {
+    const key = `${input.incidentKey}-${runbook}`;
+    const childInput = await act.incidentInput({
+      req: {
+        runbook,
+        service: input.service,
+        environment: input.environment,
+        severity: input.severity,
+        source: input.source,
+        startedBy: `${input.runbook} (${workflowInfo().workflowId})`,
+        alert: input.alert,
+      },
+      key,
+    });
+    const child = await startChild(WORKFLOW_TYPES[runbook] as string, {
+      workflowId: incidentWorkflowId(runbook, key),
+      args: [childInput],
+      // Cancelled with its parent, so its temporary mitigations are undone.
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      staticSummary: `${runbook} · ${input.service}/${input.environment} · handed over by ${input.runbook}`,
+      typedSearchAttributes: incidentSearchAttributes(childInput),
+    });
+    rb.record('handed_over', `${runbook} runs as ${child.workflowId}`, { workflowId: child.workflowId }, undefined);
+    return (await child.result()) as RunbookResult;
   }
 }
