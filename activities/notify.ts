@@ -1,7 +1,8 @@
-// Notifications: Slack (Web API through @slack/web-api) and PagerDuty Events API v2. A target with
-// nothing configured says so instead of failing: the runbook records "not configured".
+// Notifications: Slack (Web API through @slack/web-api), PagerDuty Events API v2 and mail (SMTP). A
+// target with nothing configured says so instead of failing: the runbook records "not configured".
 import type { Deps } from './deps';
 import { fetchJson } from './http';
+import { sendMail } from './smtp';
 
 export interface NotifyResult {
   target: string;
@@ -58,6 +59,13 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     return `pagerduty ${action} ${dedupKey}`;
   }
 
+  async function email(to: string, text: string): Promise<string> {
+    if (!env.SMTP_URL) throw new NotConfigured(`email to ${to}: no mail relay (SMTP_URL)`);
+    const subject = text.replace(/:[a-z_]+:\s*/g, '').slice(0, 120);
+    const reply = await sendMail(env.SMTP_URL, { from: env.SMTP_FROM || 'runbooks@localhost', to, subject, text });
+    return `email ${to} (${reply.split('\n')[0]})`;
+  }
+
   async function send(
     targetName: string,
     text: string,
@@ -72,7 +80,7 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     const attempts: Promise<string>[] = [];
     if (target.slackChannel) attempts.push(slackPost(target.slackChannel, text));
     if (target.pagerduty && page) attempts.push(pagerduty('trigger', page.dedupKey, text, page.severity, page.source));
-    if (target.email) result.skipped.push(`email to ${target.email}: no mail transport in this build`);
+    if (target.email) attempts.push(email(target.email, text));
     for (const r of await Promise.allSettled(attempts)) {
       if (r.status === 'fulfilled') result.delivered.push(r.value);
       else if (r.reason instanceof NotConfigured) result.skipped.push(r.reason.message);
