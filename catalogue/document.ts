@@ -11,7 +11,8 @@
 //
 // Kinds: `check sql` (read-only, against the telemetry database), `check promql`, `check http`
 // (GET or HEAD), `action` (a configured action, run behind approval), `runbook` (hands over to
-// another runbook, started as a child incident, and waits for its end). Without a block a step
+// another runbook, started as a child incident, and waits for its end), `diagnostic <name>` (one
+// of the diagnostics the built runbooks use: DIAGNOSTICS below). Without a block a step
 // is manual: a responder marks it done or skip. Prevention items become follow-ups; Escalation
 // items read `- After 15m: <notification target>`. A document that breaks these rules is refused
 // with the line and the reason.
@@ -31,14 +32,23 @@ const STEP_SECTIONS = new Set(['Immediate Actions', 'Investigation Steps', 'Reso
 
 export type CheckKind = 'sql' | 'promql' | 'http';
 
+/** Diagnostics of the built runbooks a document can run, and what their output is. */
+export const DIAGNOSTICS = {
+  'dependency-health': 'how many of Postgres and Redis are unreachable (0 when healthy)',
+  'error-ratio': "the service's 5xx ratio now, from Prometheus",
+  'provider-status': "the LLM provider status page's indicator (none when operational)",
+} as const;
+export type DiagnosticName = keyof typeof DIAGNOSTICS;
+
 export interface DocumentStep {
   id: string;
   section: string;
   title: string;
   /** Manual, an automated read-only check, or a configured action behind approval. */
-  kind: 'manual' | 'check' | 'action' | 'runbook';
+  kind: 'manual' | 'check' | 'action' | 'runbook' | 'diagnostic';
   check?: { kind: CheckKind; body: string };
   action?: string;
+  diagnostic?: DiagnosticName;
   /** For a hand-over: the runbook that takes over. */
   runbook?: RunbookId;
   /** The document's expected output: `200`, `0`, `< 90`, `>= 1`, or text the output must contain. */
@@ -169,12 +179,20 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
           current!.kind = 'action';
           current!.action = text;
           current!.id = text;
+        } else if (info[0] === 'diagnostic') {
+          if (!(info[1] in DIAGNOSTICS))
+            fail(i, `unknown diagnostic "${info[1] ?? ''}": ${Object.keys(DIAGNOSTICS).join(', ')}`);
+          current!.kind = 'diagnostic';
+          current!.diagnostic = info[1] as DiagnosticName;
         } else if (info[0] === 'runbook') {
           if (!(RUNBOOK_IDS as readonly string[]).includes(text)) fail(i + 1, `unknown runbook "${text}"`);
           current!.kind = 'runbook';
           current!.runbook = text as RunbookId;
         } else if (info[0] !== 'sh' && info[0] !== 'bash' && info[0] !== '') {
-          fail(i, `unknown block "${fence[1]}": check sql|promql|http, action, runbook, or sh for a command to read`);
+          fail(
+            i,
+            `unknown block "${fence[1]}": check sql|promql|http, diagnostic, action, runbook, or sh for a command to read`,
+          );
         }
         i = j;
         continue;

@@ -21,11 +21,13 @@ test('service-down: steps, automated checks, action, expectations, follow-ups, e
   const doc = parseDocument(readFileSync(path.join(DIR, 'service-down.md'), 'utf8'), 'service-down.md');
   assert.equal(doc.title, 'Service Down');
   assert.deepEqual(
-    doc.steps.map((s) => [s.section, s.kind, s.check?.kind ?? s.action ?? '', s.expect ?? '']),
+    doc.steps.map((s) => [s.section, s.kind, s.check?.kind ?? s.diagnostic ?? s.action ?? '', s.expect ?? '']),
     [
       ['Immediate Actions', 'manual', '', ''],
       ['Immediate Actions', 'check', 'http', '200'],
       ['Immediate Actions', 'check', 'sql', '> 0'],
+      ['Investigation Steps', 'diagnostic', 'dependency-health', '= 0'],
+      ['Investigation Steps', 'diagnostic', 'provider-status', 'none'],
       ['Investigation Steps', 'check', 'sql', '< 90'],
       ['Investigation Steps', 'manual', '', ''],
       ['Investigation Steps', 'manual', '', ''],

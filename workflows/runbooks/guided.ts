@@ -4,7 +4,13 @@
 // The Escalation section's rules are timers that notify their targets while the runbook is open.
 import { condition, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { meetsExpectation, type DocumentStep, type RunbookDocument } from '../../catalogue/document';
+import {
+  meetsExpectation,
+  type DiagnosticName,
+  type DocumentStep,
+  type RunbookDocument,
+} from '../../catalogue/document';
+import type { Observed } from '../../activities/http';
 import {
   incidentSearchAttributes,
   incidentWorkflowId,
@@ -31,6 +37,7 @@ const KIND: Record<DocumentStep['kind'], StepKind> = {
   check: 'auto',
   action: 'approval',
   runbook: 'auto',
+  diagnostic: 'auto',
 };
 
 export async function guidedRunbook(
@@ -73,12 +80,13 @@ export async function guidedRunbook(
           else rb.note(step.id, note);
           done.push(`${step.title}: ${note}`);
         });
-      } else if (step.kind === 'check' && step.check) {
-        const check = step.check;
+      } else if ((step.kind === 'check' && step.check) || (step.kind === 'diagnostic' && step.diagnostic)) {
         await rb.step(step.id, async () => {
-          const r = await act.catalogueCheck.executeWithOptions({ summary: `${check.kind} check` }, [
-            { kind: check.kind, body: check.body, vars: p.vars },
-          ]);
+          const r = step.check
+            ? await act.catalogueCheck.executeWithOptions({ summary: `${step.check.kind} check` }, [
+                { kind: step.check.kind, body: step.check.body, vars: p.vars },
+              ])
+            : await diagnostic(step.diagnostic as DiagnosticName);
           const met = r.available && (step.expect === undefined || meetsExpectation(r.data.output, step.expect));
           const summary = r.available
             ? `${r.data.output}${step.expect !== undefined ? ` (expected ${step.expect}: ${met ? 'as expected' : 'NOT as expected'})` : ''}`
@@ -135,6 +143,29 @@ export async function guidedRunbook(
   } catch (err) {
     finished = true;
     return await mitigations.abandon(err);
+  }
+
+  /** A diagnostic the built runbooks use, its output in the document's terms. */
+  async function diagnostic(name: DiagnosticName): Promise<Observed<{ output: string; detail: string }>> {
+    const scope = { service: input.service, environment: input.environment };
+    if (name === 'dependency-health') {
+      const deps = await act.dependencyHealth.executeWithOptions({ summary: 'Postgres and Redis health' }, []);
+      const down = deps.filter((d) => d.reachable === false && !/not configured/.test(d.detail));
+      return {
+        available: true,
+        data: { output: String(down.length), detail: deps.map((d) => `${d.name}: ${d.detail}`).join('; ') },
+      };
+    }
+    if (name === 'error-ratio') {
+      const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
+      return r.available ? { available: true, data: { output: String(r.data ?? 0), detail: r.query ?? '' } } : r;
+    }
+    const pages = await act.providerStatus.executeWithOptions({ summary: 'provider status pages' }, []);
+    const first = pages[0];
+    if (!first) return { available: false, reason: 'no status page configured (ANTHROPIC_STATUS_URL)' };
+    return first.available
+      ? { available: true, data: { output: first.data.indicator, detail: first.data.description } }
+      : first;
   }
 
   /** The other runbook runs as this incident's child, with the same service, alert and policy. */
