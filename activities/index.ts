@@ -2,6 +2,7 @@
 import type { Deps } from './deps';
 import { createActionActivities } from './actions';
 import { createCatalogueActivities } from './catalogue';
+import { createCertificateActivities } from './certificates';
 import { createCostActivities } from './cost';
 import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
@@ -30,6 +31,7 @@ export function createActivities(deps: Deps) {
     ...createIncidentInputActivities(deps),
     ...createProviderActivities(deps),
     ...createCatalogueActivities(deps),
+    ...createCertificateActivities(deps),
   };
 }
 

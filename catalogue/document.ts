@@ -37,6 +37,7 @@ export const DIAGNOSTICS = {
   'dependency-health': 'how many of Postgres and Redis are unreachable (0 when healthy)',
   'error-ratio': "the service's 5xx ratio now, from Prometheus",
   'provider-status': "the LLM provider status page's indicator (none when operational)",
+  'certificate-expiry': 'the fewest days to expiry among the TLS endpoints in config (dataSources.tlsEndpoints)',
 } as const;
 export type DiagnosticName = keyof typeof DIAGNOSTICS;
 

@@ -120,6 +120,8 @@ export const configSchema = z.object({
         })
         .prefault({}),
       otelEndpoints: z.array(z.string().url()).default([]),
+      /** host:port of the TLS endpoints whose certificates certificate-management watches. */
+      tlsEndpoints: z.array(z.string().regex(/^[^:\s]+(:\d+)?$/, 'host or host:port')).default([]),
     })
     .prefault({}),
   notifications: z.record(z.string(), target).default({}),

@@ -160,6 +160,15 @@ export async function guidedRunbook(
       const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
       return r.available ? { available: true, data: { output: String(r.data ?? 0), detail: r.query ?? '' } } : r;
     }
+    if (name === 'certificate-expiry') {
+      const certs = await act.certificateExpiry.executeWithOptions({ summary: 'certificate expiry' }, []);
+      if (!certs.available) return certs;
+      const soonest = Math.min(...certs.data.map((c) => c.daysLeft));
+      const detail = certs.data
+        .map((c) => `${c.endpoint} (${c.subject}) expires ${c.validTo}: ${c.daysLeft} days`)
+        .join('; ');
+      return { available: true, data: { output: String(soonest), detail } };
+    }
     const pages = await act.providerStatus.executeWithOptions({ summary: 'provider status pages' }, []);
     const first = pages[0];
     if (!first) return { available: false, reason: 'no status page configured (ANTHROPIC_STATUS_URL)' };
