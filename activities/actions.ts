@@ -63,7 +63,8 @@ function runCommand(argv: string[], action: ActionConfig, env: NodeJS.ProcessEnv
 
 type FlagChange = NonNullable<ActionConfig['flag']>;
 
-function fillVars<T>(value: T, vars: Record<string, string>): T {
+/** Fills `{name}` in strings, arrays and objects from `vars`; unknown names stay as written. */
+export function fillVars<T>(value: T, vars: Record<string, string>): T {
   const fill = (text: string) => text.replace(/\{(\w+)\}/g, (m, name: string) => vars[name] ?? m);
   if (typeof value === 'string') return fill(value) as T;
   if (Array.isArray(value)) return value.map((v) => fillVars(v, vars)) as T;

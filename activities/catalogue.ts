@@ -2,10 +2,9 @@
 // PromQL query, an HTTP health check. Each answers the output the document's expectation is
 // compared with; a source that cannot be reached is a finding, not a crash.
 import type { CheckKind } from '../catalogue/document';
+import { fillVars } from './actions';
 import type { Deps } from './deps';
 import { observe, type Observed } from './http';
-
-const fill = (text: string, vars: Record<string, string>) => text.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
 
 export function createCatalogueActivities({ config, telemetry }: Deps) {
   return {
@@ -14,7 +13,7 @@ export function createCatalogueActivities({ config, telemetry }: Deps) {
       body: string;
       vars: Record<string, string>;
     }): Promise<Observed<{ output: string; detail: string }>> {
-      const body = fill(input.body, input.vars);
+      const body = fillVars(input.body, input.vars);
       return observe(async () => {
         if (input.kind === 'sql') {
           const client = await telemetry.connect();

@@ -46,7 +46,7 @@ const HOUR = 3_600_000;
 const DEFAULT_PRICE = { input: 3e-6, output: 15e-6 };
 
 /** Rows as the queries return them; after a trip through an activity's JSON, dates are strings. */
-type Wire<T> = { [K in keyof T]: T[K] extends Date ? Date | string : T[K] };
+export type Wire<T> = { [K in keyof T]: T[K] extends Date ? Date | string : T[K] };
 
 export interface CostSpikeEvidence {
   hourlyCost: Wire<HourlyCostRow>[];

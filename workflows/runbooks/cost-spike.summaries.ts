@@ -6,9 +6,8 @@ import type { Observed } from '../../activities/http';
 import type { ChangeEvent } from '../../activities/db/incident-store';
 import type { FeatureRow, HiddenRatioRow, TokenRow, ToolFailureRow, TrafficRow } from '../../activities/telemetry';
 import type { Finding } from '../definitions';
-import type { CostSpikeDiagnosis } from './cost-spike.diagnose';
+import type { CostSpikeDiagnosis, Wire } from './cost-spike.diagnose';
 
-type Wire<T> = { [K in keyof T]: T[K] extends Date ? Date | string : T[K] };
 interface Span {
   fromMs: number;
   toMs: number;

@@ -8,7 +8,7 @@ import type { Observed } from '../../activities/http';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
-import { Mitigations } from '../toolkit/mitigations';
+import { Mitigations, paramVars } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
 import { validationWindow } from '../toolkit/validation';
@@ -551,8 +551,7 @@ function actionVars(
   feature: string,
   sources: Observed<{ topUsers: { name: string }[] }>,
 ): Record<string, string> {
-  const vars: Record<string, string> = { feature };
-  for (const [k, v] of Object.entries(p)) if (typeof v === 'string' || typeof v === 'number') vars[k] = String(v);
+  const vars: Record<string, string> = { ...paramVars(p), feature };
   vars.circuitBreakerRecoverySeconds = String(Math.round(toMs(p.circuitBreakerRecovery) / 1000));
   // Bots and abuse are limited apart from the people the traffic increase brings.
   if (diagnosis.primary === 'bot_or_abuse') vars.trafficScope = 'suspected_bots';

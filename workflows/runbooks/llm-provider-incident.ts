@@ -7,7 +7,7 @@ import type { ProbeReport, ProbeResult } from '../../activities/provider';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
-import { Mitigations } from '../toolkit/mitigations';
+import { Mitigations, paramVars } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
 import {
@@ -50,6 +50,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   const scope = { service: input.service, environment: input.environment };
   const startedMs = Date.now();
   const deadlineMs = toMs(p.approvalDeadline);
+  const vars = paramVars(p);
   const keyCompromise =
     p.keyCompromise ||
     input.alert?.labels.type === 'key_compromise' ||
@@ -276,7 +277,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         detail: proposal(step, diagnosis),
         deadlineMs,
         withdrawWhen: () => rb.alertResolved,
-        vars: vars(),
+        vars,
       });
     }
     if (!recovered && plan.length === 0) {
@@ -309,14 +310,14 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         ? `Revoke API key ${p.apiKeyId} through the Admin API (ANTHROPIC_ADMIN_KEY), else by hand at console.anthropic.com.`
         : 'Revoke the key at console.anthropic.com (no apiKeyId given for the Admin API), then confirm.',
       deadlineMs,
-      vars: vars(),
+      vars,
     });
     await mitigations.apply({
       step: 'rotate-key',
       temporary: false,
       detail: 'Generate a new key and deploy it to all environments (the configured rotate-key command, else by hand).',
       deadlineMs,
-      vars: vars(),
+      vars,
     });
     await rb.step('audit-usage', async () => {
       const audit = await act.auditKeyUsage.executeWithOptions({ summary: 'usage by key, user and tenant' }, [
@@ -433,12 +434,6 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   function impact(): string {
     const failed = probes.filter((r) => r.outcome !== 'ok').length;
     return `${failed} of ${probes.length} test requests failed between ${rb.state.startedAt} and ${new Date().toISOString()} (${Math.round((Date.now() - startedMs) / 60_000)} minutes); severity ${severity ?? 'none'}`;
-  }
-
-  function vars(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(p)) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
-    return out;
   }
 }
 

@@ -14,6 +14,13 @@ const actions = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '1m' },
 });
 
+/** A runbook's parameters as action variables: the `{name}` an action's config may use. */
+export function paramVars(params: object): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) if (typeof v === 'string' || typeof v === 'number') vars[k] = String(v);
+  return vars;
+}
+
 export type MitigationOutcome = 'applied' | 'rejected' | 'failed' | 'withdrawn';
 
 export interface MitigationRequest {
