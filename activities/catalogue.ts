@@ -15,6 +15,9 @@ export function createCatalogueActivities({ config, telemetry }: Deps) {
     }): Promise<Observed<{ output: string; detail: string }>> {
       const body = fillVars(input.body, input.vars);
       return observe(async () => {
+        const unfilled = body.match(/\{(\w+)\}/);
+        if (unfilled)
+          throw new Error(`not configured: {${unfilled[1]}} (set it under the runbook's params.vars in config)`);
         if (input.kind === 'sql') {
           const client = await telemetry.connect();
           try {

@@ -6,6 +6,7 @@ import { createCertificateActivities } from './certificates';
 import { createCostActivities } from './cost';
 import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
+import { createMaintenanceActivities } from './maintenance';
 import { createDependencyActivities } from './dependencies';
 import { createLokiActivities } from './loki';
 import { createNotifyActivities } from './notify';
@@ -32,6 +33,7 @@ export function createActivities(deps: Deps) {
     ...createProviderActivities(deps),
     ...createCatalogueActivities(deps),
     ...createCertificateActivities(deps),
+    ...createMaintenanceActivities(deps),
   };
 }
 

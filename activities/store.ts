@@ -1,7 +1,7 @@
 // The incident store as activities: the workflow's timeline, the post-incident report, recent
 // changes, follow-up reminders.
 import type { Deps } from './deps';
-import type { ChangeEvent, IncidentRow, TimelineEvent } from './db/incident-store';
+import type { ChangeEvent, IncidentRow, MaintenanceRun, TimelineEvent } from './db/incident-store';
 import type { Scope } from './prometheus';
 import { observe, type Observed } from './http';
 
@@ -36,6 +36,10 @@ export function createStoreActivities({ store, config }: Deps) {
         input.report.followUps,
         new Date(Date.now() + input.followUpAfterMs),
       );
+    },
+
+    async recordMaintenanceRun(run: MaintenanceRun): Promise<void> {
+      await store.recordMaintenanceRun(run);
     },
 
     /** Deployments, config, secret, migration and flag changes in the window before the incident. */

@@ -38,6 +38,10 @@ export const DIAGNOSTICS = {
   'error-ratio': "the service's 5xx ratio now, from Prometheus",
   'provider-status': "the LLM provider status page's indicator (none when operational)",
   'certificate-expiry': 'the fewest days to expiry among the TLS endpoints in config (dataSources.tlsEndpoints)',
+  'log-files':
+    'how many of the size, rotation and retention limits the log directories in config break (dataSources.logs; 0 when within them)',
+  'backup-age': 'hours since the newest dump in the backup directory (dataSources.backups)',
+  'restore-check': 'rows of inference_events in the newest dump, restored into a scratch database and dropped again',
 } as const;
 export type DiagnosticName = keyof typeof DIAGNOSTICS;
 

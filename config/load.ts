@@ -44,6 +44,7 @@ function withEnvironment(config: Config, env: NodeJS.ProcessEnv): Config {
   if (env.LOKI_URL) ds.loki.url = env.LOKI_URL;
   if (env.TRACES_URL) ds.traces.url = env.TRACES_URL;
   if (env.REDIS_URL) ds.redisUrl = env.REDIS_URL;
+  if (env.RESTORE_CHECK_DATABASE_URL) ds.backups.scratchDatabaseUrl = env.RESTORE_CHECK_DATABASE_URL;
   if (env.ANTHROPIC_STATUS_URL && !ds.statusPages.some((p) => p.url === env.ANTHROPIC_STATUS_URL)) {
     ds.statusPages.push({ name: 'anthropic', url: env.ANTHROPIC_STATUS_URL });
   }

@@ -1,7 +1,7 @@
 // The one config file: alert routing, responders, approval policy, actions, data sources and
 // notification targets. Secrets stay in the environment; this file names them at most.
 import { z } from 'zod';
-import { RUNBOOK_IDS } from '../workflows/definitions';
+import { MAINTENANCE_RUNBOOKS, RUNBOOK_IDS } from '../workflows/definitions';
 
 const duration = z.union([
   z.number().nonnegative(),
@@ -122,6 +122,25 @@ export const configSchema = z.object({
       otelEndpoints: z.array(z.string().url()).default([]),
       /** host:port of the TLS endpoints whose certificates certificate-management watches. */
       tlsEndpoints: z.array(z.string().regex(/^[^:\s]+(:\d+)?$/, 'host or host:port')).default([]),
+      /** The log directories log-management watches: size, rotation and retention. */
+      logs: z
+        .object({
+          directories: z.array(z.string().min(1)).default([]),
+          /** A file larger than this means rotation is not running. */
+          maxFileMb: z.number().positive().default(500),
+          maxTotalMb: z.number().positive().default(10_240),
+          retentionDays: z.number().positive().default(14),
+        })
+        .prefault({}),
+      /** Where the database dumps land (pg_dump -Fc), and the scratch server a restore check uses. */
+      backups: z
+        .object({
+          directory: z.string().min(1).optional(),
+          suffix: z.string().default('.dump'),
+          /** A non-production server (RESTORE_CHECK_DATABASE_URL): the check creates and drops a database there. */
+          scratchDatabaseUrl: z.string().optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
   notifications: z.record(z.string(), target).default({}),
@@ -135,6 +154,23 @@ export const configSchema = z.object({
       every: duration.default('1m'),
       service: z.string().min(1).default('api'),
       environment: z.string().min(1).default('prod'),
+    })
+    .prefault({}),
+  /**
+   * Scheduled maintenance: a Temporal Schedule per runbook runs the automated checks of its
+   * document; a failing pass opens that runbook. Unlisted runbooks keep their default (see
+   * client/maintenance-schedules.ts).
+   */
+  maintenance: z
+    .object({
+      service: z.string().min(1).default('api'),
+      environment: z.string().min(1).default('prod'),
+      schedules: z
+        .partialRecord(
+          z.enum(MAINTENANCE_RUNBOOKS),
+          z.object({ enabled: z.boolean().optional(), every: duration.optional() }),
+        )
+        .default({}),
     })
     .prefault({}),
   runbooks: z

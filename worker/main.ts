@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { createPools } from '../activities/db/pools';
+import { syncMaintenanceSchedules } from '../client/maintenance-schedules';
 import { ensureProbeSchedule } from '../client/probe-schedule';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import { connectClient, temporalTarget } from '../client/temporal';
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
         const how = await ensureProbeSchedule(client, config.probe, taskQueue);
         console.log(`provider probe schedule ${how}: every ${config.probe.every}`);
       }
+      for (const s of await syncMaintenanceSchedules(client, config, taskQueue))
+        if (s.outcome !== 'off') console.log(`maintenance schedule ${s.scheduleId} ${s.outcome}`);
     } finally {
       await client.connection.close();
     }

@@ -29,6 +29,15 @@ export const CATALOGUE_RUNBOOKS = RUNBOOK_IDS.filter(
   (id) => !['api-error-budget', 'llm-provider-incident', 'cost-spike'].includes(id),
 );
 
+/** Catalogue runbooks whose document's automated checks also run as scheduled maintenance. */
+export const MAINTENANCE_RUNBOOKS = [
+  'database-maintenance',
+  'log-management',
+  'backup-recovery',
+  'certificate-management',
+] as const satisfies readonly RunbookId[];
+export type MaintenanceRunbook = (typeof MAINTENANCE_RUNBOOKS)[number];
+
 /** Workflow type per runbook this build can run. */
 export const WORKFLOW_TYPES: Partial<Record<RunbookId, string>> = {
   'api-error-budget': 'apiErrorBudget',
@@ -170,8 +179,8 @@ export interface RunbookInput<P = Record<string, unknown>> {
   service: string;
   environment: string;
   severity: string;
-  /** `probe`: the synthetic provider probe on its schedule. */
-  source: 'alertmanager' | 'manual' | 'probe';
+  /** `probe`: the synthetic provider probe on its schedule; `maintenance`: a failing maintenance pass. */
+  source: 'alertmanager' | 'manual' | 'probe' | 'maintenance';
   startedBy: string;
   params: P;
   /** Roles allowed to decide each step; `default` covers steps not named. */

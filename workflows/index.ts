@@ -5,3 +5,4 @@ export { costSpike } from './runbooks/cost-spike';
 export { llmProviderIncident } from './runbooks/llm-provider-incident';
 export { providerProbe } from './provider-probe';
 export { guidedRunbook } from './runbooks/guided';
+export { maintenanceRun } from './maintenance';

@@ -1,13 +1,13 @@
 // The synthetic probe, run by a Temporal Schedule: the document's connectivity test against the
 // provider. When it fails, the llm-provider-incident runbook starts, or the open incident for the
 // same service and environment hears about it as a re-fired alert: never a second incident.
-import { getExternalWorkflowHandle, ParentClosePolicy, proxyActivities, startChild } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { alertSignal, incidentSearchAttributes, incidentWorkflowId, type AlertEvent } from './definitions';
+import type { AlertEvent } from './definitions';
 import { classify } from './runbooks/llm-provider-incident.classify';
 import type { LlmProviderParams } from './runbooks/llm-provider-incident.params';
 import { toMs } from './toolkit/duration';
+import { openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
 
 const act = proxyActivities<Activities>({ startToCloseTimeout: '2m', retry: { maximumAttempts: 2 } });
 
@@ -19,7 +19,7 @@ export interface ProbeInput {
 export interface ProbeOutcome {
   healthy: boolean;
   detail: string;
-  incident?: { workflowId: string; outcome: 'started' | 'joined' };
+  incident?: OpenedIncident;
 }
 
 export async function providerProbe({ service, environment }: ProbeInput): Promise<ProbeOutcome> {
@@ -60,20 +60,7 @@ export async function providerProbe({ service, environment }: ProbeInput): Promi
   if (!c.severity) return { healthy: true, detail: c.reasons.join('; ') };
   alert.labels.severity = c.severity;
   alert.annotations.summary = c.reasons.join('; ');
-  const workflowId = incidentWorkflowId('llm-provider-incident', key);
   const detail = `${c.severity}: ${c.reasons.join('; ')}`;
-  try {
-    await startChild('llmProviderIncident', {
-      workflowId,
-      args: [{ ...runInput, severity: c.severity, alert }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `llm-provider-incident · ${service}/${environment} · synthetic probe`,
-      typedSearchAttributes: incidentSearchAttributes({ ...runInput, severity: c.severity, alert }),
-    });
-    return { healthy: false, detail, incident: { workflowId, outcome: 'started' } };
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    await getExternalWorkflowHandle(workflowId).signal(alertSignal, alert);
-    return { healthy: false, detail, incident: { workflowId, outcome: 'joined' } };
-  }
+  const incident = await openOrJoinIncident({ ...runInput, severity: c.severity, alert });
+  return { healthy: false, detail, incident };
 }

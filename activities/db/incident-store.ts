@@ -16,6 +16,31 @@ export interface IncidentRow {
   startedAt: string;
   diagnosis: unknown;
   resolution: string | null;
+  /** The runbook's steps as they stand; written as incident_steps rows. */
+  steps?: StepRecord[];
+}
+
+export interface StepRecord {
+  id: string;
+  section: string;
+  title: string;
+  kind: string;
+  status: string;
+  startedAt?: string;
+  finishedAt?: string;
+  note?: string;
+  overBudget?: boolean;
+}
+
+export interface MaintenanceRun {
+  workflowId: string;
+  runId: string;
+  runbook: string;
+  startedAt: string;
+  ok: boolean;
+  summary: string;
+  checks: unknown;
+  incident?: { workflowId: string; outcome: string };
 }
 
 export interface TimelineEvent {
@@ -95,6 +120,28 @@ export class IncidentStore {
           incident.resolution,
         ],
       );
+      for (const [position, st] of (incident.steps ?? []).entries()) {
+        await client.query(
+          `INSERT INTO incident_steps (workflow_id, run_id, position, step, section, title, kind, status, started_at, finished_at, note, over_budget)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (workflow_id, run_id, step) DO UPDATE SET status = $8, started_at = $9, finished_at = $10,
+             note = $11, over_budget = $12`,
+          [
+            incident.workflowId,
+            incident.runId,
+            position,
+            st.id,
+            st.section,
+            st.title,
+            st.kind,
+            st.status,
+            st.startedAt ?? null,
+            st.finishedAt ?? null,
+            st.note ?? null,
+            st.overBudget === true,
+          ],
+        );
+      }
       for (const e of events) {
         await client.query(
           `INSERT INTO incident_events (workflow_id, run_id, seq, at, kind, step, message, data)
@@ -150,6 +197,25 @@ export class IncidentStore {
     await this.pool.query(
       'UPDATE incidents SET post_incident = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2',
       [workflowId, runId, JSON.stringify(report)],
+    );
+  }
+
+  /** Idempotent per workflow run: a retried activity writes the same row once. */
+  async recordMaintenanceRun(r: MaintenanceRun): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO maintenance_runs (workflow_id, run_id, runbook, started_at, ok, summary, checks, incident_id, incident_outcome)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+      [
+        r.workflowId,
+        r.runId,
+        r.runbook,
+        r.startedAt,
+        r.ok,
+        r.summary,
+        JSON.stringify(r.checks),
+        r.incident?.workflowId ?? null,
+        r.incident?.outcome ?? null,
+      ],
     );
   }
 

@@ -6,13 +6,21 @@ import { loadConfig } from '../../config/load';
 import { parseParamArgs } from '../../config/params';
 import {
   DECISIONS,
+  MAINTENANCE_RUNBOOKS,
   RUNBOOK_IDS,
   TASK_QUEUE,
   type DecisionKind,
   type IncidentState,
+  type MaintenanceRunbook,
   type RunbookId,
 } from '../../workflows/definitions';
 import { DecisionRefused, Incidents } from '../incidents';
+import {
+  maintenanceStatus,
+  runMaintenanceNow,
+  syncMaintenanceSchedules,
+  type MaintenanceStatus,
+} from '../maintenance-schedules';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState, resumeProbe } from '../probe-schedule';
 import { connectClient } from '../temporal';
 import { renderAllDocs } from './docs';
@@ -24,6 +32,8 @@ const USAGE = `usage:
   runbook decide <workflow-id> <step> <approve|reject|done|skip|acknowledge> --by <name> [--comment ..]
   runbook approve|reject|ack <workflow-id> <step> --by <name> [--comment ..]
   runbook probe status|pause|resume|enable [--comment ..] [--json]
+  runbook maintenance status|sync [--json]
+  runbook maintenance run <runbook-id> [--json]
   runbook docs [--out DIR]`;
 
 class UsageError extends Error {}
@@ -62,6 +72,18 @@ function renderState(s: IncidentState): string {
   for (const step of s.steps) lines.push(`  ${step.status.padEnd(8)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
   for (const m of s.mitigations) lines.push(`  mitigation ${m.step}: ${m.status}${m.detail ? ` (${m.detail})` : ''}`);
   return lines.join('\n');
+}
+
+function renderMaintenance(m: MaintenanceStatus): string {
+  const schedule = m.schedule.exists
+    ? `${m.schedule.paused ? 'PAUSED' : 'scheduled'} every ${m.schedule.every}, next ${m.schedule.nextRun ?? '-'}`
+    : m.enabled
+      ? 'no schedule yet (`runbook maintenance sync`, or start the worker)'
+      : `off: ${m.reason}`;
+  const last = m.last
+    ? `\n  last pass ${m.last.startedAt}: ${m.last.ok === undefined ? m.last.status : m.last.ok ? 'OK' : 'FAILED'}${m.last.summary ? `: ${m.last.summary}` : ''}`
+    : '';
+  return `${m.scheduleId}: ${schedule}${last}`;
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -145,6 +167,40 @@ async function run(argv: string[]): Promise<void> {
               ? `${state.id}: ${state.paused ? 'PAUSED' : 'running'} every ${state.every}${state.note ? ` (${state.note})` : ''}`
               : `${state.id}: no schedule (the worker creates it when ANTHROPIC_API_KEY is set; or \`runbook probe enable\`)`,
         );
+        return;
+      }
+      case 'maintenance': {
+        const taskQueue = process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE;
+        if (rest[0] === 'run') {
+          const runbook = rest[1] as MaintenanceRunbook;
+          if (!MAINTENANCE_RUNBOOKS.includes(runbook))
+            throw new UsageError(`maintenance run: one of ${MAINTENANCE_RUNBOOKS.join(', ')}`);
+          const outcome = await runMaintenanceNow(client, config, runbook, taskQueue);
+          console.log(
+            o.json
+              ? JSON.stringify(outcome)
+              : [
+                  `${runbook}: ${outcome.ok ? 'OK' : 'FAILED'}: ${outcome.summary}`,
+                  ...outcome.checks.map((c) => `  ${c.outcome.padEnd(14)} ${c.step}: ${c.summary}`),
+                  ...(outcome.incident
+                    ? [`  incident ${outcome.incident.outcome}: ${outcome.incident.workflowId}`]
+                    : []),
+                ].join('\n'),
+          );
+          if (!outcome.ok) process.exitCode = 1;
+          return;
+        }
+        if (rest[0] === 'sync') {
+          const synced = await syncMaintenanceSchedules(client, config, taskQueue);
+          if (o.json) console.log(JSON.stringify(synced));
+          else
+            for (const s of synced)
+              console.log(`${s.scheduleId}: ${s.outcome}${s.enabled ? ` (every ${s.every})` : ` (${s.reason})`}`);
+          return;
+        }
+        if (rest[0] !== 'status') throw new UsageError('maintenance: status, sync or run <runbook-id>');
+        const status = await maintenanceStatus(client, config);
+        console.log(o.json ? JSON.stringify(status) : status.map(renderMaintenance).join('\n'));
         return;
       }
       default:

@@ -4,13 +4,7 @@
 // The Escalation section's rules are timers that notify their targets while the runbook is open.
 import { condition, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import {
-  meetsExpectation,
-  type DiagnosticName,
-  type DocumentStep,
-  type RunbookDocument,
-} from '../../catalogue/document';
-import type { Observed } from '../../activities/http';
+import type { DocumentStep, RunbookDocument } from '../../catalogue/document';
 import {
   incidentSearchAttributes,
   incidentWorkflowId,
@@ -22,6 +16,7 @@ import {
 } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
+import { isAutomated, runDocumentCheck, type CheckResult } from '../toolkit/document-checks';
 import { Mitigations } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook, type StepDef } from '../toolkit/runbook';
@@ -38,6 +33,13 @@ const KIND: Record<DocumentStep['kind'], StepKind> = {
   action: 'approval',
   runbook: 'auto',
   diagnostic: 'auto',
+};
+
+const LEVEL: Record<CheckResult['outcome'], 'info' | 'warning' | 'unavailable'> = {
+  met: 'info',
+  missed: 'warning',
+  unavailable: 'unavailable',
+  not_configured: 'unavailable',
 };
 
 export async function guidedRunbook(
@@ -80,25 +82,12 @@ export async function guidedRunbook(
           else rb.note(step.id, note);
           done.push(`${step.title}: ${note}`);
         });
-      } else if ((step.kind === 'check' && step.check) || (step.kind === 'diagnostic' && step.diagnostic)) {
+      } else if (isAutomated(step)) {
         await rb.step(step.id, async () => {
-          const r = step.check
-            ? await act.catalogueCheck.executeWithOptions({ summary: `${step.check.kind} check` }, [
-                { kind: step.check.kind, body: step.check.body, vars: p.vars },
-              ])
-            : await diagnostic(step.diagnostic as DiagnosticName);
-          const met = r.available && (step.expect === undefined || meetsExpectation(r.data.output, step.expect));
-          const summary = r.available
-            ? `${r.data.output}${step.expect !== undefined ? ` (expected ${step.expect}: ${met ? 'as expected' : 'NOT as expected'})` : ''}`
-            : `unavailable: ${r.reason}`;
-          rb.finding({
-            step: step.id,
-            level: !r.available ? 'unavailable' : met ? 'info' : 'warning',
-            summary,
-            evidence: r,
-          });
-          rb.note(step.id, summary);
-          done.push(`${step.title}: ${summary}`);
+          const r = await runDocumentCheck(step, p.vars, { service: input.service, environment: input.environment });
+          rb.finding({ step: step.id, level: LEVEL[r.outcome], summary: r.summary, evidence: r.evidence });
+          rb.note(step.id, r.summary);
+          done.push(`${step.title}: ${r.summary}`);
         });
       } else if (step.kind === 'runbook' && step.runbook) {
         const target = step.runbook;
@@ -143,38 +132,6 @@ export async function guidedRunbook(
   } catch (err) {
     finished = true;
     return await mitigations.abandon(err);
-  }
-
-  /** A diagnostic the built runbooks use, its output in the document's terms. */
-  async function diagnostic(name: DiagnosticName): Promise<Observed<{ output: string; detail: string }>> {
-    const scope = { service: input.service, environment: input.environment };
-    if (name === 'dependency-health') {
-      const deps = await act.dependencyHealth.executeWithOptions({ summary: 'Postgres and Redis health' }, []);
-      const down = deps.filter((d) => d.reachable === false && !/not configured/.test(d.detail));
-      return {
-        available: true,
-        data: { output: String(down.length), detail: deps.map((d) => `${d.name}: ${d.detail}`).join('; ') },
-      };
-    }
-    if (name === 'error-ratio') {
-      const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
-      return r.available ? { available: true, data: { output: String(r.data ?? 0), detail: r.query ?? '' } } : r;
-    }
-    if (name === 'certificate-expiry') {
-      const certs = await act.certificateExpiry.executeWithOptions({ summary: 'certificate expiry' }, []);
-      if (!certs.available) return certs;
-      const soonest = Math.min(...certs.data.map((c) => c.daysLeft));
-      const detail = certs.data
-        .map((c) => `${c.endpoint} (${c.subject}) expires ${c.validTo}: ${c.daysLeft} days`)
-        .join('; ');
-      return { available: true, data: { output: String(soonest), detail } };
-    }
-    const pages = await act.providerStatus.executeWithOptions({ summary: 'provider status pages' }, []);
-    const first = pages[0];
-    if (!first) return { available: false, reason: 'no status page configured (ANTHROPIC_STATUS_URL)' };
-    return first.available
-      ? { available: true, data: { output: first.data.indicator, detail: first.data.description } }
-      : first;
   }
 
   /** The other runbook runs as this incident's child, with the same service, alert and policy. */

@@ -365,6 +365,7 @@ export class Runbook {
       startedAt: this.state.startedAt,
       diagnosis: this.state.diagnosis,
       resolution: this.state.resolution ?? null,
+      steps: this.state.steps,
     };
   }
 

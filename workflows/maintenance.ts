@@ -1,0 +1,78 @@
+// A scheduled maintenance pass, run by a Temporal Schedule per runbook: every automated check of
+// the runbook's document (its SQL, PromQL and HTTP checks, its diagnostics), compared with the
+// document's expected outputs. The result goes to the incident store; a failing pass opens the
+// runbook, or tells the one already open, so a problem found every night is one incident.
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { AlertEvent, MaintenanceRunbook } from './definitions';
+import type { GuidedParams } from './runbooks/guided.params';
+import { isAutomated, runDocumentCheck, type CheckResult } from './toolkit/document-checks';
+import { openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
+
+const act = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 5 } });
+
+export interface MaintenanceInput {
+  runbook: MaintenanceRunbook;
+  service: string;
+  environment: string;
+}
+
+export interface MaintenanceOutcome {
+  ok: boolean;
+  summary: string;
+  checks: CheckResult[];
+  incident?: OpenedIncident;
+}
+
+/** Failing: not as expected, or the source could not be read. A source nobody configured is skipped. */
+const failing = (c: CheckResult): boolean => c.outcome === 'missed' || c.outcome === 'unavailable';
+
+export async function maintenanceRun({ runbook, service, environment }: MaintenanceInput): Promise<MaintenanceOutcome> {
+  const startedAt = new Date().toISOString();
+  const req = {
+    runbook,
+    service,
+    environment,
+    source: 'maintenance' as const,
+    startedBy: 'scheduled maintenance',
+  };
+  // The document and its variables, exactly as the runbook would start with them.
+  const runInput = await act.incidentInput({ req, key: `maintenance-${service}-${environment}` });
+  const doc = runInput.document;
+  if (!doc) throw new Error(`${runbook} has no document`);
+  const { vars } = runInput.params as unknown as GuidedParams;
+
+  const checks: CheckResult[] = [];
+  for (const step of doc.steps.filter(isAutomated))
+    checks.push(await runDocumentCheck(step, vars, { service, environment }));
+  const failed = checks.filter(failing);
+  const skipped = checks.filter((c) => c.outcome === 'not_configured').length;
+  const summary = failed.length
+    ? `${failed.length} of ${checks.length} checks failed: ${failed.map((c) => `${c.title}: ${c.summary}`).join('; ')}`
+    : `${checks.length - skipped} checks as expected${skipped ? `, ${skipped} not configured` : ''}`;
+
+  let incident: OpenedIncident | undefined;
+  if (failed.length) {
+    const alert: AlertEvent = {
+      key: `maintenance:${runbook}/${service}/${environment}`,
+      status: 'firing',
+      alertname: 'MaintenanceCheckFailed',
+      labels: { alertname: 'MaintenanceCheckFailed', runbook, service, environment },
+      annotations: { summary: summary.slice(0, 1000) },
+      startsAt: startedAt,
+    };
+    incident = await openOrJoinIncident({ ...runInput, alert });
+  }
+  const info = workflowInfo();
+  await act.recordMaintenanceRun({
+    workflowId: info.workflowId,
+    runId: info.runId,
+    runbook,
+    startedAt,
+    ok: failed.length === 0,
+    summary,
+    checks,
+    incident,
+  });
+  return { ok: failed.length === 0, summary, checks, incident };
+}

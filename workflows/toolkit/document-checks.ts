@@ -1,0 +1,102 @@
+// The automated steps of a catalogue document (a check, or a diagnostic of the built runbooks),
+// run and compared with the document's expected output. The guided runbook runs them one by one
+// with a responder; scheduled maintenance runs them all unattended.
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import type { Observed } from '../../activities/http';
+import { meetsExpectation, type DiagnosticName, type DocumentStep } from '../../catalogue/document';
+
+const act = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+// A restore takes as long as the dump is large; the heartbeat is what notices a dead worker.
+const restore = proxyActivities<Activities>({
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: '1m',
+  retry: { maximumAttempts: 2 },
+});
+
+export interface CheckResult {
+  step: string;
+  title: string;
+  /** met: as expected (or no expectation); missed: not as expected; unavailable: could not run. */
+  outcome: 'met' | 'missed' | 'unavailable' | 'not_configured';
+  output?: string;
+  expect?: string;
+  summary: string;
+  evidence: unknown;
+}
+
+type Output = Observed<{ output: string; detail: string }>;
+
+export const isAutomated = (s: DocumentStep): boolean =>
+  (s.kind === 'check' && s.check !== undefined) || (s.kind === 'diagnostic' && s.diagnostic !== undefined);
+
+/** A source nobody configured is not a failure of what it would check. */
+const NOT_CONFIGURED = /\bnot configured\b|\bno .+ configured\b/;
+
+export async function runDocumentCheck(
+  step: DocumentStep,
+  vars: Record<string, string>,
+  scope: { service: string; environment: string },
+): Promise<CheckResult> {
+  const r = step.check
+    ? await act.catalogueCheck.executeWithOptions({ summary: `${step.check.kind} check` }, [
+        { kind: step.check.kind, body: step.check.body, vars },
+      ])
+    : await diagnostic(step.diagnostic as DiagnosticName, scope);
+  const base = { step: step.id, title: step.title, expect: step.expect, evidence: r };
+  if (!r.available) {
+    const outcome = NOT_CONFIGURED.test(r.reason) ? 'not_configured' : 'unavailable';
+    return { ...base, outcome, summary: `unavailable: ${r.reason}` };
+  }
+  const met = step.expect === undefined || meetsExpectation(r.data.output, step.expect);
+  const verdict =
+    step.expect !== undefined ? ` (expected ${step.expect}: ${met ? 'as expected' : 'NOT as expected'})` : '';
+  return { ...base, outcome: met ? 'met' : 'missed', output: r.data.output, summary: `${r.data.output}${verdict}` };
+}
+
+/** A diagnostic the built runbooks use, its output in the document's terms. */
+async function diagnostic(name: DiagnosticName, scope: { service: string; environment: string }): Promise<Output> {
+  switch (name) {
+    case 'dependency-health': {
+      const deps = await act.dependencyHealth.executeWithOptions({ summary: 'Postgres and Redis health' }, []);
+      const down = deps.filter((d) => d.reachable === false && !/not configured/.test(d.detail));
+      return {
+        available: true,
+        data: { output: String(down.length), detail: deps.map((d) => `${d.name}: ${d.detail}`).join('; ') },
+      };
+    }
+    case 'error-ratio': {
+      const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
+      return r.available ? { available: true, data: { output: String(r.data ?? 0), detail: r.query ?? '' } } : r;
+    }
+    case 'certificate-expiry': {
+      const certs = await act.certificateExpiry.executeWithOptions({ summary: 'certificate expiry' }, []);
+      if (!certs.available) return certs;
+      const soonest = Math.min(...certs.data.map((c) => c.daysLeft));
+      const detail = certs.data
+        .map((c) => `${c.endpoint} (${c.subject}) expires ${c.validTo}: ${c.daysLeft} days`)
+        .join('; ');
+      return { available: true, data: { output: String(soonest), detail } };
+    }
+    case 'log-files':
+      return act.logFiles.executeWithOptions({ summary: 'log sizes, rotation, retention' }, []);
+    case 'backup-age':
+      return act.backupAge.executeWithOptions({ summary: 'age of the newest backup' }, []);
+    case 'restore-check':
+      return restore.restoreCheck.executeWithOptions(
+        { summary: 'restore the newest backup into a scratch database' },
+        [],
+      );
+    case 'provider-status': {
+      const pages = await act.providerStatus.executeWithOptions({ summary: 'provider status pages' }, []);
+      const first = pages[0];
+      if (!first) return { available: false, reason: 'no status page configured (ANTHROPIC_STATUS_URL)' };
+      return first.available
+        ? { available: true, data: { output: first.data.indicator, detail: first.data.description } }
+        : first;
+    }
+  }
+}
