@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import type { ActionConfig } from '../config/schema';
 import { toMs } from '../workflows/toolkit/duration';
 import type { Deps } from './deps';
+import { isDrill } from './drill-guard';
 
 export interface ActionRequest {
   workflowId: string;
@@ -142,6 +143,8 @@ async function flagChangeLanded(telemetry: Pool, flag: FlagChange, author: strin
 export function createActionActivities({ config, store, telemetry, env }: Deps) {
   return {
     async runAction(req: ActionRequest): Promise<ActionOutcome> {
+      // Before the intent is recorded: a drill leaves no trace in mitigation_runs either.
+      if (isDrill(req.workflowId)) return { status: 'succeeded', summary: `drill: ${req.phase} ${req.step} not run` };
       const action = config.actions[req.step];
       const vars = req.vars ?? {};
       const argv = fillVars(req.phase === 'apply' ? action?.run : action?.undo, vars);

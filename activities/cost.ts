@@ -142,11 +142,17 @@ async function hourlyCostHistory(pool: Pool, now: Date, days: number): Promise<H
   return rows.map((r) => ({ hour: r.hour.toISOString(), cost: Number(r.cost), requests: Number(r.requests) }));
 }
 
-export function createCostActivities({ telemetry }: Deps) {
+/** A drill's scratch telemetry database (drill_*), read instead of the app's. */
+export interface TelemetryTarget {
+  database?: string;
+}
+
+export function createCostActivities({ telemetry, drillTelemetry }: Deps) {
+  const db = (input: TelemetryTarget): Pool => (input.database ? drillTelemetry.get(input.database) : telemetry);
   const diagnostic =
     <K extends DiagnosticName>(name: K) =>
-    async (input: { nowMs: number }): Promise<Observed<DiagnosticRows[K][]>> =>
-      observe(() => runDiagnostic(telemetry, name, new Date(input.nowMs)), `seed 003: ${name}`);
+    async (input: { nowMs: number } & TelemetryTarget): Promise<Observed<DiagnosticRows[K][]>> =>
+      observe(() => runDiagnostic(db(input), name, new Date(input.nowMs)), `seed 003: ${name}`);
   return {
     costByHour: diagnostic('hourlyCost'),
     costTraffic: diagnostic('traffic'),
@@ -157,21 +163,21 @@ export function createCostActivities({ telemetry }: Deps) {
     costToolFailures: diagnostic('toolFailures'),
 
     /** Hourly cost of the whole hours before now, `days` back: the baseline's raw material. */
-    async costHistory(input: { nowMs: number; days: number }): Promise<Observed<HourCost[]>> {
-      return observe(() => hourlyCostHistory(telemetry, new Date(input.nowMs), input.days), 'inference_hourly');
+    async costHistory(input: { nowMs: number; days: number } & TelemetryTarget): Promise<Observed<HourCost[]>> {
+      return observe(() => hourlyCostHistory(db(input), new Date(input.nowMs), input.days), 'inference_hourly');
     },
 
-    async costTrafficSources(input: Span): Promise<Observed<TrafficSources>> {
-      return observe(() => trafficSources(telemetry, input), 'user agents and top users, spike vs a day earlier');
+    async costTrafficSources(input: Span & TelemetryTarget): Promise<Observed<TrafficSources>> {
+      return observe(() => trafficSources(db(input), input), 'user agents and top users, spike vs a day earlier');
     },
 
-    async costModelUsage(input: Span): Promise<Observed<ModelUsage[]>> {
-      return observe(() => modelUsage(telemetry, input), 'tokens and cost per model, spike vs a day earlier');
+    async costModelUsage(input: Span & TelemetryTarget): Promise<Observed<ModelUsage[]>> {
+      return observe(() => modelUsage(db(input), input), 'tokens and cost per model, spike vs a day earlier');
     },
 
-    async featureFlags(input: { features: string[] }): Promise<Observed<FlagRow[]>> {
+    async featureFlags(input: { features: string[] } & TelemetryTarget): Promise<Observed<FlagRow[]>> {
       return observe(async () => {
-        const { rows } = await telemetry.query<FlagRow & { updated_at: Date }>(
+        const { rows } = await db(input).query<FlagRow & { updated_at: Date }>(
           `SELECT feature, enabled, value, updated_at, updated_by FROM feature_flags
            WHERE cardinality($1::text[]) = 0 OR feature = ANY($1) ORDER BY feature`,
           [input.features],
@@ -181,9 +187,11 @@ export function createCostActivities({ telemetry }: Deps) {
     },
 
     /** Cost since `sinceMs` (at most the last hour), and the hour's worth it comes to. */
-    async costRate(input: { sinceMs: number }): Promise<Observed<{ cost: number; seconds: number; perHour: number }>> {
+    async costRate(
+      input: { sinceMs: number } & TelemetryTarget,
+    ): Promise<Observed<{ cost: number; seconds: number; perHour: number }>> {
       return observe(async () => {
-        const { rows } = await telemetry.query<{ cost: string; seconds: number }>(
+        const { rows } = await db(input).query<{ cost: string; seconds: number }>(
           `SELECT coalesce(sum(cost_usd), 0) AS cost,
                   extract(epoch FROM now() - greatest($1::timestamptz, now() - interval '1 hour'))::float8 AS seconds
            FROM inference_events WHERE created_at > greatest($1::timestamptz, now() - interval '1 hour')`,

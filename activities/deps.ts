@@ -2,6 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Pool } from 'pg';
 import type { Config } from '../config/schema';
 import type { IncidentStore } from './db/incident-store';
+import type { DrillPools } from './db/pools';
 
 /** Everything activities reach the world through; the worker builds it, tests build it with local services. */
 export interface Deps {
@@ -9,6 +10,8 @@ export interface Deps {
   store: IncidentStore;
   /** The LLM app's database: its health is a diagnostic, its feature_flags a mitigation lever. */
   telemetry: Pool;
+  /** Drills' scratch telemetry databases (drill_*) on the telemetry server. */
+  drillTelemetry: DrillPools;
   /** Only for secrets read by name (PagerDuty routing key, command env); never passed to workflows. */
   env: NodeJS.ProcessEnv;
   slack?: WebClient;

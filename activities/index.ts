@@ -8,6 +8,7 @@ import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
 import { createMaintenanceActivities } from './maintenance';
 import { createDependencyActivities } from './dependencies';
+import { createDrillActivities } from './drills';
 import { createLokiActivities } from './loki';
 import { createNotifyActivities } from './notify';
 import { createPrometheusActivities } from './prometheus';
@@ -34,6 +35,7 @@ export function createActivities(deps: Deps) {
     ...createCatalogueActivities(deps),
     ...createCertificateActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createDrillActivities(deps),
   };
 }
 

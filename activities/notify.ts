@@ -3,6 +3,7 @@
 import type { Deps } from './deps';
 import { fetchJson } from './http';
 import { sendMail } from './smtp';
+import { isDrill } from './drill-guard';
 
 export interface NotifyResult {
   target: string;
@@ -92,6 +93,7 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
   return {
     /** Posts to a configured notification target (Slack channel, PagerDuty). */
     async notify(input: { target: string; text: string }): Promise<NotifyResult> {
+      if (isDrill()) return drillResult(input.target);
       return send(input.target, input.text);
     },
 
@@ -99,6 +101,7 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
     async escalate(input: EscalationInput): Promise<NotifyResult> {
       const tiers = config.escalation.length ? config.escalation : ['oncall'];
       const target = tiers[Math.min(input.level, tiers.length) - 1];
+      if (isDrill(input.workflowId)) return drillResult(target);
       const text = `:rotating_light: [${input.severity}] ${input.runbook} ${input.service}/${input.environment}: ${input.reason} (${input.workflowId})`;
       return send(target, text, {
         dedupKey: input.workflowId,
@@ -110,3 +113,10 @@ export function createNotifyActivities({ config, slack, env }: Deps) {
 }
 
 class NotConfigured extends Error {}
+
+const drillResult = (target: string): NotifyResult => ({
+  target,
+  delivered: [],
+  skipped: ['drill: nobody is notified'],
+  failed: [],
+});

@@ -29,6 +29,8 @@ export interface ProbeInput {
   requests: number;
   model: string;
   timeoutMs: number;
+  /** A drill's failing provider; the real key is never sent there. */
+  baseUrl?: string;
 }
 
 function rateLimitHeaders(headers: Headers | undefined): Record<string, string> {
@@ -72,14 +74,14 @@ function failure(err: unknown): Omit<ProbeResult, 'latencyMs' | 'at'> {
 
 export function createProviderActivities({ env }: Deps) {
   return {
-    async probeProvider({ requests, model, timeoutMs }: ProbeInput): Promise<ProbeReport> {
-      const apiKey = env.ANTHROPIC_API_KEY;
+    async probeProvider({ requests, model, timeoutMs, baseUrl }: ProbeInput): Promise<ProbeReport> {
+      const apiKey = baseUrl ? 'drill' : env.ANTHROPIC_API_KEY;
       if (!apiKey) return { configured: false, reason: 'ANTHROPIC_API_KEY is not set', model, results: [] };
       // null, not undefined: the SDK would otherwise fall back to the process's ANTHROPIC_BASE_URL.
       // No retries: a retried call would hide the very failures the probe is there to count.
       const client = new Anthropic({
         apiKey,
-        baseURL: env.ANTHROPIC_BASE_URL || null,
+        baseURL: baseUrl || env.ANTHROPIC_BASE_URL || null,
         maxRetries: 0,
         timeout: timeoutMs,
       });

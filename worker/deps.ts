@@ -3,7 +3,7 @@ import { WebClient } from '@slack/web-api';
 import type { Config } from '../config/schema';
 import type { Deps } from '../activities';
 import { IncidentStore } from '../activities/db/incident-store';
-import type { Pools } from '../activities/db/pools';
+import { drillPools, type Pools } from '../activities/db/pools';
 
 export function slackClient(env: NodeJS.ProcessEnv): WebClient | undefined {
   if (!env.SLACK_BOT_TOKEN) return undefined;
@@ -12,5 +12,12 @@ export function slackClient(env: NodeJS.ProcessEnv): WebClient | undefined {
 }
 
 export function depsFrom(config: Config, pools: Pools, env: NodeJS.ProcessEnv = process.env): Deps {
-  return { config, store: IncidentStore.create(pools.store), telemetry: pools.telemetry, env, slack: slackClient(env) };
+  return {
+    config,
+    store: IncidentStore.create(pools.store),
+    telemetry: pools.telemetry,
+    drillTelemetry: drillPools(pools.telemetry),
+    env,
+    slack: slackClient(env),
+  };
 }

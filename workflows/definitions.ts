@@ -179,8 +179,8 @@ export interface RunbookInput<P = Record<string, unknown>> {
   service: string;
   environment: string;
   severity: string;
-  /** `probe`: the synthetic provider probe on its schedule; `maintenance`: a failing maintenance pass. */
-  source: 'alertmanager' | 'manual' | 'probe' | 'maintenance';
+  /** `probe`: the synthetic provider probe; `maintenance`: a failing maintenance pass; `drill`: a drill. */
+  source: 'alertmanager' | 'manual' | 'probe' | 'maintenance' | 'drill';
   startedBy: string;
   params: P;
   /** Roles allowed to decide each step; `default` covers steps not named. */
@@ -192,12 +192,28 @@ export interface RunbookInput<P = Record<string, unknown>> {
   alert?: AlertEvent;
   /** A catalogue runbook's document, parsed. */
   document?: RunbookDocument;
+  /** Set when the run is a drill: nothing is changed, nobody is notified, gates answer themselves. */
+  drill?: DrillContext;
 }
+
+/** What a drill's synthetic incident points the runbook's reads at. */
+export interface DrillContext {
+  scenario: string;
+  /** A scratch database holding the scenario's telemetry (drill_*), read instead of the app's. */
+  telemetryDatabase?: string;
+  /** A local endpoint answering the Messages API the way the scenario's provider fails. */
+  providerBaseUrl?: string;
+}
+
+/** Workflow ids of drills' runbooks start with this; activities refuse to change anything for them. */
+export const DRILL_PREFIX = 'drill/';
 
 export interface RunbookResult {
   status: IncidentStatus;
   diagnosis: Diagnosis | null;
   resolution: string;
+  /** In a drill: the mitigation the runbook reached (and did not run). */
+  drillMitigation?: string;
 }
 
 export const stateQuery = defineQuery<IncidentState>('state');

@@ -6,3 +6,4 @@ export { llmProviderIncident } from './runbooks/llm-provider-incident';
 export { providerProbe } from './provider-probe';
 export { guidedRunbook } from './runbooks/guided';
 export { maintenanceRun } from './maintenance';
+export { runbookDrill } from './drill';

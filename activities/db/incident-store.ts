@@ -245,6 +245,36 @@ export class IncidentStore {
     );
   }
 
+  /** An incident's steps as last recorded, in the runbook's order. */
+  async steps(workflowId: string): Promise<(StepRecord & { durationMs: number | null })[]> {
+    const { rows } = await this.pool.query<{
+      step: string;
+      section: string;
+      title: string;
+      kind: string;
+      status: string;
+      started_at: Date | null;
+      finished_at: Date | null;
+      duration_ms: string | null;
+      note: string | null;
+    }>(
+      `SELECT step, section, title, kind, status, started_at, finished_at, duration_ms, note FROM incident_steps
+       WHERE workflow_id = $1 ORDER BY run_id, position`,
+      [workflowId],
+    );
+    return rows.map((r) => ({
+      id: r.step,
+      section: r.section,
+      title: r.title,
+      kind: r.kind,
+      status: r.status,
+      startedAt: r.started_at?.toISOString(),
+      finishedAt: r.finished_at?.toISOString(),
+      note: r.note ?? undefined,
+      durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+    }));
+  }
+
   async addChange(c: ChangeEvent): Promise<number> {
     const { rows } = await this.pool.query<{ id: string }>(
       `INSERT INTO change_events (service, environment, kind, version, description, actor, at)

@@ -33,3 +33,35 @@ export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
     },
   };
 }
+
+/** Pools for drills' scratch databases on the telemetry server, opened on first use. */
+export interface DrillPools {
+  get(database: string): Pool;
+  release(database: string): Promise<void>;
+}
+
+const DRILL_DATABASE = /^drill_[a-z0-9_]{1,50}$/;
+
+export function drillPools(telemetry: Pool): DrillPools {
+  const pools = new Map<string, Pool>();
+  return {
+    get(database) {
+      // Only a drill's own database: a workflow input cannot point the reads anywhere else.
+      if (!DRILL_DATABASE.test(database)) throw new Error(`"${database}" is not a drill database (drill_*)`);
+      let pool = pools.get(database);
+      if (!pool) {
+        const { connectionString, ...rest } = telemetry.options;
+        const url = connectionString ? new URL(connectionString) : undefined;
+        if (url) url.pathname = `/${database}`;
+        pool = new Pool({ ...rest, ...(url ? { connectionString: url.toString() } : { database }), max: 2 });
+        pool.on('error', () => undefined);
+        pools.set(database, pool);
+      }
+      return pool;
+    },
+    async release(database) {
+      await pools.get(database)?.end();
+      pools.delete(database);
+    },
+  };
+}

@@ -10,6 +10,7 @@ import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
 import type { Config, ConfigInput } from '../../config/schema';
 import { IncidentStore } from '../../activities/db/incident-store';
+import { drillPools } from '../../activities/db/pools';
 import type { Deps } from '../../activities';
 import { buildWorker } from '../../worker/build';
 import { slackClient } from '../../worker/deps';
@@ -57,7 +58,14 @@ export async function createHarness(
     ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
     : pool;
   telemetry.on('error', () => undefined);
-  const deps: Deps = { config, store, telemetry, env: workerEnv, slack: slackClient(workerEnv) };
+  const deps: Deps = {
+    config,
+    store,
+    telemetry,
+    drillTelemetry: drillPools(telemetry),
+    env: workerEnv,
+    slack: slackClient(workerEnv),
+  };
   const workers: RunningWorker[] = [];
   let nativeConnection: NativeConnection | undefined;
   return {

@@ -9,6 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
 import { IncidentStore } from '../../activities/db/incident-store';
+import { drillPools } from '../../activities/db/pools';
 import { Incidents } from '../../client/incidents';
 import { ensureSearchAttributes } from '../../client/search-attributes';
 import { testServerExecutable } from '../../dev/temporal-binaries';
@@ -61,7 +62,14 @@ describe('catalogue escalation timers on the time-skipping server', () => {
     };
     const taskQueue = `esc-${randomUUID().slice(0, 8)}`;
     const worker = await buildWorker(
-      { config, store: IncidentStore.create(pool), telemetry: pool, env: workerEnv, slack: slackClient(workerEnv) },
+      {
+        config,
+        store: IncidentStore.create(pool),
+        telemetry: pool,
+        drillTelemetry: drillPools(pool),
+        env: workerEnv,
+        slack: slackClient(workerEnv),
+      },
       env.nativeConnection,
       env.namespace ?? 'default',
       { taskQueue },

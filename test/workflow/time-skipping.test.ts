@@ -10,6 +10,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
 import { IncidentStore } from '../../activities/db/incident-store';
+import { drillPools } from '../../activities/db/pools';
 import { Incidents } from '../../client/incidents';
 import { slackClient } from '../../worker/deps';
 import { buildWorker } from '../../worker/build';
@@ -44,7 +45,14 @@ describe('document defaults on the time-skipping server', { skip: needs(PROMETHE
     const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
     const workerEnv = { PATH: process.env.PATH, ...world.env() };
     const worker = await buildWorker(
-      { config, store, telemetry: pool, env: workerEnv, slack: slackClient(workerEnv) },
+      {
+        config,
+        store,
+        telemetry: pool,
+        drillTelemetry: drillPools(pool),
+        env: workerEnv,
+        slack: slackClient(workerEnv),
+      },
       env.nativeConnection,
       env.namespace ?? 'default',
       { taskQueue },

@@ -45,6 +45,8 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   const startedMs = Date.now();
   // Every diagnostic reads the telemetry as it is now, late arrivals for past hours included.
   const nowMs = p.asOf ? Date.parse(p.asOf) : startedMs;
+  // A drill reads its scenario's scratch database instead of the app's.
+  const database = input.drill?.telemetryDatabase;
   const opts = {
     now: nowMs,
     threshold: p.spikeThreshold,
@@ -59,9 +61,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     // Step 1: Confirm the Spike
     const { hourly, history, confirmation } = await rb.step('confirm-spike', async () => {
       const [hourly, history] = await Promise.all([
-        act.costByHour.executeWithOptions({ summary: 'hourly cost over 48 h' }, [{ nowMs }]),
+        act.costByHour.executeWithOptions({ summary: 'hourly cost over 48 h' }, [{ nowMs, database }]),
         act.costHistory.executeWithOptions({ summary: `hourly cost over ${p.baselineDays + 2} days` }, [
-          { nowMs, days: p.baselineDays + 2 },
+          { nowMs, days: p.baselineDays + 2, database },
         ]),
       ]);
       if (!hourly.available) {
@@ -97,8 +99,10 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     // Step 2: Rule Out Traffic Increase
     const { traffic, sources } = await rb.step('rule-out-traffic', async () => {
       const [traffic, sources] = await Promise.all([
-        act.costTraffic.executeWithOptions({ summary: 'requests, users, cost per request per hour' }, [{ nowMs }]),
-        act.costTrafficSources.executeWithOptions({ summary: 'user agents and top users' }, [span]),
+        act.costTraffic.executeWithOptions({ summary: 'requests, users, cost per request per hour' }, [
+          { nowMs, database },
+        ]),
+        act.costTrafficSources.executeWithOptions({ summary: 'user agents and top users' }, [{ ...span, database }]),
       ]);
       if (!traffic.available) {
         rb.finding({ step: 'rule-out-traffic', level: 'unavailable', summary: telemetryDown(traffic), evidence: null });
@@ -158,10 +162,12 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     // Step 3: Check Hidden Recompute
     const { triggers, hiddenRatio } = await rb.step('hidden-recompute', async () => {
       const [triggers, hiddenRatio, flags] = await Promise.all([
-        act.costTriggers.executeWithOptions({ summary: 'count and cost by trigger_type' }, [{ nowMs }]),
-        act.costHiddenRatio.executeWithOptions({ summary: 'daily hidden recompute ratio, 7 days' }, [{ nowMs }]),
+        act.costTriggers.executeWithOptions({ summary: 'count and cost by trigger_type' }, [{ nowMs, database }]),
+        act.costHiddenRatio.executeWithOptions({ summary: 'daily hidden recompute ratio, 7 days' }, [
+          { nowMs, database },
+        ]),
         act.featureFlags.executeWithOptions({ summary: 'auto-save and undo settings' }, [
-          { features: ['auto_save_interval_ms', 'undo_rate_limit'] },
+          { features: ['auto_save_interval_ms', 'undo_rate_limit'], database },
         ]),
       ]);
       if (!triggers.available || !hiddenRatio.available) {
@@ -195,8 +201,8 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     // Step 4: Check Token Usage
     const { tokens, models } = await rb.step('token-usage', async () => {
       const [tokens, models] = await Promise.all([
-        act.costTokens.executeWithOptions({ summary: 'average and p95 tokens per hour' }, [{ nowMs }]),
-        act.costModelUsage.executeWithOptions({ summary: 'tokens and cost per model' }, [span]),
+        act.costTokens.executeWithOptions({ summary: 'average and p95 tokens per hour' }, [{ nowMs, database }]),
+        act.costModelUsage.executeWithOptions({ summary: 'tokens and cost per model' }, [{ ...span, database }]),
       ]);
       if (!tokens.available) {
         rb.finding({ step: 'token-usage', level: 'unavailable', summary: telemetryDown(tokens), evidence: null });
@@ -222,7 +228,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     // Step 5: Check Feature Attribution
     const features = await rb.step('feature-attribution', async () => {
       const features = await act.costFeatures.executeWithOptions({ summary: 'daily cost by feature, 7 days' }, [
-        { nowMs },
+        { nowMs, database },
       ]);
       if (!features.available) {
         rb.finding({
@@ -247,7 +253,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
 
     // Step 6: Check Tool Call Failures
     const tools = await rb.step('tool-failures', async () => {
-      const tools = await act.costToolFailures.executeWithOptions({ summary: 'tool failures, 48 h' }, [{ nowMs }]);
+      const tools = await act.costToolFailures.executeWithOptions({ summary: 'tool failures, 48 h' }, [
+        { nowMs, database },
+      ]);
       if (!tools.available) {
         rb.finding({ step: 'tool-failures', level: 'unavailable', summary: telemetryDown(tools), evidence: null });
         return tools;
@@ -450,7 +458,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     const since = Date.now();
     const window = await rb.step('validate-cost', async () => {
       const past = await act.costHistory.executeWithOptions({ summary: 'baseline hours' }, [
-        { nowMs: Date.now() + toMs(p.validationWindow) + HOUR, days: p.baselineDays + 1 },
+        { nowMs: Date.now() + toMs(p.validationWindow) + HOUR, days: p.baselineDays + 1, database },
       ]);
       let previous: number | null = null;
       const result = await validationWindow(rb, 'validate-cost', {
@@ -459,7 +467,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         failAfterBreaches: p.failAfterBreaches,
         check: async () => {
           const rate = await act.costRate.executeWithOptions({ summary: 'cost per hour since the mitigation' }, [
-            { sinceMs: since },
+            { sinceMs: since, database },
           ]);
           const baseline = past.available ? summarize.baselineAt(past.data, Date.now(), p.baselineDays) : null;
           if (!rate.available || baseline === null) {

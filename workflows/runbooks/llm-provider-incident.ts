@@ -148,7 +148,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   async function observe(requests: number): Promise<Observation> {
     const [report, metrics] = await Promise.all([
       act.probeProvider.executeWithOptions({ summary: `${requests} test request(s) to the API` }, [
-        { requests, model: p.probeModel, timeoutMs: toMs(p.probeTimeout) },
+        { requests, model: p.probeModel, timeoutMs: toMs(p.probeTimeout), baseUrl: input.drill?.providerBaseUrl },
       ]),
       act.providerMetrics.executeWithOptions({ summary: "the app's provider metrics" }, [scope]),
     ]);

@@ -3,6 +3,7 @@
 import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ActionOutcome } from '../../activities/actions';
+import type { RunbookResult } from '../definitions';
 import type { Runbook } from './runbook';
 
 // Retries are safe: the action records its intent before it runs, so a retry after a crash finds
@@ -19,6 +20,13 @@ export function paramVars(params: object): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) if (typeof v === 'string' || typeof v === 'number') vars[k] = String(v);
   return vars;
+}
+
+/** Thrown in a drill where the first mitigation would be offered; `abandon` turns it into the result. */
+export class DrillReached extends Error {
+  constructor(readonly step: string) {
+    super(`drill reached ${step}`);
+  }
 }
 
 export type MitigationOutcome = 'applied' | 'rejected' | 'failed' | 'withdrawn';
@@ -45,6 +53,12 @@ export class Mitigations {
     const { rb } = this;
     const m = rb.mitigation(req.step, req.temporary);
     m.detail = req.detail;
+    if (rb.input.drill) {
+      m.status = 'rejected';
+      rb.skip(req.step, 'drill: reached, not run');
+      rb.record('drill_mitigation', `${m.title}: the mitigation the drill reached (not run)`, req.detail, req.step);
+      throw new DrillReached(req.step);
+    }
     if (req.vars) this.vars.set(req.step, req.vars);
     let approvedBy: string;
     if (rb.input.preApproved.includes(req.step)) {
@@ -124,8 +138,20 @@ export class Mitigations {
    * The runbook ends early: cancelled, its temporary mitigations are undone; failed, it says why.
    * Either way the timeline lands, and the error goes on to Temporal.
    */
-  async abandon(err: unknown): Promise<never> {
+  async abandon(err: unknown): Promise<RunbookResult> {
     const { rb } = this;
+    if (err instanceof DrillReached) {
+      // A drill ends where the first mitigation would be asked for: what it came to find out.
+      rb.state.resolution = `drill ${rb.input.drill?.scenario}: reached ${err.step} (not run)`;
+      rb.setStatus('resolved');
+      await rb.flush();
+      return {
+        status: rb.state.status,
+        diagnosis: rb.state.diagnosis,
+        resolution: rb.state.resolution,
+        drillMitigation: err.step,
+      };
+    }
     if (isCancellation(err)) {
       rb.setStatus('cancelled');
       rb.state.resolution = 'cancelled';

@@ -243,6 +243,14 @@ export class Runbook {
   async gate(id: string, opts: GateOptions): Promise<DecisionInput | undefined> {
     const def = this.def(id);
     const kind = opts.kind ?? 'approval';
+    if (this.input.drill) {
+      // Nobody is asked in a drill. A page is acknowledged; anything else gets the answer that
+      // changes nothing: an approval is refused, a manual step was not done by anyone.
+      const decisions = opts.decisions ?? (kind === 'approval' ? ['approve', 'reject'] : ['done', 'skip']);
+      const decision = (['acknowledge', 'reject', 'skip'] as const).find((d) => decisions.includes(d)) ?? decisions[0];
+      this.record('drill_answer', `${def.title}: answered "${decision}" by the drill`, undefined, id);
+      return { step: id, decision, by: 'drill' };
+    }
     const now = Date.now();
     const pending: PendingApproval = {
       step: id,

@@ -1,0 +1,110 @@
+// Drills on the local Temporal server: each built runbook run against a synthetic incident, with
+// every mitigation configured as a real command and every notification target pointed at a local
+// Slack and PagerDuty. The drill must reach the scenario's diagnosis and mitigation while no
+// command runs, no flag changes and nobody is told.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { findScenario } from '../../workflows/drills/scenarios';
+import type { DrillInput, DrillReport } from '../../workflows/drill';
+import { createHarness, type Harness } from '../support/harness';
+import { createTelemetryDatabase } from '../support/llm-app';
+import { World } from '../support/scenario';
+
+describe('drills: nothing changed, nobody notified, the expected diagnosis reached', () => {
+  const world = new World();
+  const markers = ['rollback-deploy', 'restore-secret', 'migration-rollback', 'fallback-mode', 'reduce-auto-save'].map(
+    (name) => ({ name, ...world.marker(name) }),
+  );
+  let telemetry: Awaited<ReturnType<typeof createTelemetryDatabase>>;
+  let h: Harness;
+
+  before(async () => {
+    await Promise.all([world.slack.listen(), world.pagerduty.listen()]);
+    telemetry = await createTelemetryDatabase();
+    await telemetry.pool.query(
+      "INSERT INTO feature_flags (feature, enabled, value) VALUES ('auto_save_interval_ms', true, '5000')",
+    );
+    h = await createHarness(
+      'drill',
+      {
+        notifications: {
+          oncall: { slackChannel: '#oncall', pagerduty: true },
+          leadership: { slackChannel: '#eng-leadership' },
+        },
+        escalation: ['oncall'],
+        // Every mitigation a drill may reach is a real command here: none may run.
+        actions: Object.fromEntries(markers.map((m) => [m.name, { run: m.argv }])),
+        // Deadlines short enough to page during the drill if a drill could page.
+        runbooks: {
+          'cost-spike': { params: { approvalDeadline: '1s' } },
+          'api-error-budget': { params: { approvalDeadline: '1s' } },
+        },
+      },
+      world.env(),
+      { telemetryUrl: telemetry.url },
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    await telemetry?.drop();
+    await world.slack.close();
+    await world.pagerduty.close();
+    rmSync(world.dir, { recursive: true, force: true });
+  });
+
+  const drill = (input: DrillInput): Promise<DrillReport> =>
+    h.client.workflow.execute('runbookDrill', {
+      taskQueue: h.taskQueue,
+      workflowId: `drill-run/${input.runbook}/${input.scenario}/${Date.now()}`,
+      args: [input],
+    });
+
+  for (const input of [
+    { runbook: 'api-error-budget', scenario: 'deployment-regression' },
+    { runbook: 'cost-spike', scenario: 'hidden-recompute' },
+    { runbook: 'llm-provider-incident', scenario: 'overloaded' },
+  ] as const) {
+    test(`${input.runbook} · ${input.scenario}`, async () => {
+      const expected = findScenario(input.runbook, input.scenario);
+      assert.ok(expected);
+      const report = await drill(input);
+      assert.equal(report.reached.diagnosis, expected.expect.diagnosis, JSON.stringify(report, null, 1));
+      assert.ok(expected.expect.mitigation.includes(report.reached.mitigation ?? ''), JSON.stringify(report.reached));
+      assert.equal(report.passed, true);
+      assert.ok(report.incident.startsWith(`drill/${input.runbook}/${input.scenario}/`));
+      // Per-step durations, from the incident's stored step records.
+      const ran = report.steps.filter((s) => s.durationMs !== null);
+      assert.ok(ran.length >= 3, JSON.stringify(report.steps));
+      assert.ok(ran.every((s) => (s.durationMs as number) >= 0));
+      assert.equal(report.steps.find((s) => s.id === report.reached.mitigation)?.status, 'skipped');
+
+      // Nothing changed, nobody told.
+      for (const m of markers) assert.equal(m.started(), 0, `${m.file} ran`);
+      const runs = await h.pool.query(
+        "SELECT count(*)::int AS n FROM mitigation_runs WHERE workflow_id LIKE 'drill/%'",
+      );
+      assert.equal(runs.rows[0].n, 0);
+      const flags = await telemetry.pool.query('SELECT feature, value, updated_by FROM feature_flags');
+      assert.deepEqual(flags.rows, [{ feature: 'auto_save_interval_ms', value: '5000', updated_by: null }]);
+      assert.deepEqual(world.slack.messages, []);
+      assert.deepEqual(world.pagerduty.events, []);
+      if (input.runbook === 'cost-spike') {
+        const left = await h.pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'");
+        assert.deepEqual(left.rows, [], 'the scratch telemetry database is dropped');
+      }
+    });
+  }
+
+  test('an unknown scenario is refused with the known ones named', async () => {
+    await assert.rejects(drill({ runbook: 'cost-spike', scenario: 'nope' }), (err: Error) => {
+      assert.match(
+        String((err as { cause?: Error }).cause?.message ?? err.message),
+        /no drill scenario "nope" for cost-spike; known: hidden-recompute, context-bloat/,
+      );
+      return true;
+    });
+  });
+});

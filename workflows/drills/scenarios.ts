@@ -1,0 +1,102 @@
+// Drill scenarios: a synthetic incident for a runbook, and what the runbook should conclude from
+// it. The incident is made of real data in places only the drill reads: generated telemetry in a
+// scratch database, a change event for a drill-only service, a local endpoint answering the
+// Messages API the way a failing provider does.
+import type { Scenario as TelemetryScenario } from '../../dev/telemetry-scenarios';
+
+export const DRILL_RUNBOOKS = ['api-error-budget', 'cost-spike', 'llm-provider-incident'] as const;
+export type DrillRunbook = (typeof DRILL_RUNBOOKS)[number];
+
+export type DrillSetup =
+  | { kind: 'telemetry'; scenario: TelemetryScenario; rows: number }
+  | { kind: 'change'; change: 'deploy' | 'config' | 'secret' | 'migration' | 'flag'; description: string }
+  | { kind: 'provider'; status: 429 | 500 | 529 };
+
+export interface DrillScenario {
+  runbook: DrillRunbook;
+  name: string;
+  description: string;
+  setup: DrillSetup;
+  /** The diagnosis the runbook must reach, and the mitigations it may offer first. */
+  expect: { diagnosis: string; mitigation: string[] };
+  /** Shorter waits than the seed's, so a drill takes seconds (each one still runs). */
+  params?: Record<string, unknown>;
+}
+
+const costSpike = (
+  scenario: TelemetryScenario,
+  description: string,
+  mitigation: string[],
+  name = scenario.replaceAll('_', '-'),
+): DrillScenario => ({
+  runbook: 'cost-spike',
+  name,
+  description,
+  setup: { kind: 'telemetry', scenario, rows: 60_000 },
+  expect: { diagnosis: scenario, mitigation },
+});
+
+const apiErrors = (
+  name: string,
+  change: Extract<DrillSetup, { kind: 'change' }>['change'],
+  description: string,
+  diagnosis: string,
+  mitigation: string,
+): DrillScenario => ({
+  runbook: 'api-error-budget',
+  name,
+  description,
+  setup: { kind: 'change', change, description },
+  expect: { diagnosis, mitigation: [mitigation] },
+});
+
+const provider = (
+  name: string,
+  status: 429 | 500 | 529,
+  description: string,
+  diagnosis: string,
+  mitigation: string[],
+): DrillScenario => ({
+  runbook: 'llm-provider-incident',
+  name,
+  description,
+  setup: { kind: 'provider', status },
+  expect: { diagnosis, mitigation },
+  params: { overloadedRetryAfter: '1s', serverErrorBackoff: '1s', serverErrorRetries: 2, rateLimitDefaultWait: '1s' },
+});
+
+export const DRILL_SCENARIOS: DrillScenario[] = [
+  apiErrors(
+    'deployment-regression',
+    'deploy',
+    'a deploy 10 minutes before the errors began',
+    'deployment_regression',
+    'rollback-deploy',
+  ),
+  apiErrors(
+    'config-drift',
+    'secret',
+    'a rotated secret 10 minutes before the errors',
+    'config_drift',
+    'restore-secret',
+  ),
+  apiErrors('bad-migration', 'migration', 'a schema migration just shipped', 'database_errors', 'migration-rollback'),
+  costSpike('hidden_recompute', 'auto-save recomputing on every keystroke', ['reduce-auto-save', 'rate-limit-undo']),
+  costSpike('context_bloat', 'prompts carrying ever longer context', ['cap-context']),
+  costSpike('output_growth', 'answers growing after a model change', ['rollback-model-or-cap-output']),
+  costSpike('feature_regression', 'one feature calling the model far more often', ['throttle-feature']),
+  costSpike('tool_retry_storm', 'a failing tool retried over and over', ['reduce-tool-retries', 'circuit-breaker']),
+  costSpike('traffic_increase', 'more users, no campaign anyone knows of', ['rate-limit-traffic']),
+  costSpike('bot_or_abuse', 'a scraper hammering the API', ['rate-limit-traffic']),
+  provider('overloaded', 529, 'the API answers 529 overloaded_error', 'overloaded', ['fallback-mode']),
+  provider('outage', 500, 'the API answers 500 api_error', 'server_error', ['fallback-mode']),
+  provider('rate-limited', 429, 'the API answers 429 rate_limit_error', 'rate_limited', ['provider-circuit-breaker']),
+];
+
+export function findScenario(runbook: string, name: string): DrillScenario | undefined {
+  return DRILL_SCENARIOS.find((s) => s.runbook === runbook && s.name === name);
+}
+
+export function scenariosOf(runbook: string): string[] {
+  return DRILL_SCENARIOS.filter((s) => s.runbook === runbook).map((s) => s.name);
+}
