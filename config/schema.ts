@@ -2,6 +2,7 @@
 // notification targets. Secrets stay in the environment; this file names them at most.
 import { z } from 'zod';
 import { MAINTENANCE_RUNBOOKS, RUNBOOK_IDS } from '../workflows/definitions';
+import { DRILL_RUNBOOKS, findScenario, scenariosOf } from '../workflows/drills/scenarios';
 
 const duration = z.union([
   z.number().nonnegative(),
@@ -171,6 +172,29 @@ export const configSchema = z.object({
           z.object({ enabled: z.boolean().optional(), every: duration.optional() }),
         )
         .default({}),
+    })
+    .prefault({}),
+  /** Drills on a schedule: each runs a built runbook against its scenario with nothing changed. */
+  drills: z
+    .object({
+      schedules: z
+        .array(
+          z
+            .object({
+              runbook: z.enum(DRILL_RUNBOOKS),
+              scenario: z.string().min(1),
+              every: duration.default('7d'),
+            })
+            .superRefine((d, ctx) => {
+              if (!findScenario(d.runbook, d.scenario))
+                ctx.addIssue({
+                  code: 'custom',
+                  path: ['scenario'],
+                  message: `no drill scenario "${d.scenario}" for ${d.runbook}; known: ${scenariosOf(d.runbook).join(', ')}`,
+                });
+            }),
+        )
+        .default([]),
     })
     .prefault({}),
   runbooks: z

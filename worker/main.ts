@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { createPools } from '../activities/db/pools';
+import { syncDrillSchedules } from '../client/drills';
 import { syncMaintenanceSchedules } from '../client/maintenance-schedules';
 import { ensureProbeSchedule } from '../client/probe-schedule';
 import { ensureSearchAttributes } from '../client/search-attributes';
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
       }
       for (const s of await syncMaintenanceSchedules(client, config, taskQueue))
         if (s.outcome !== 'off') console.log(`maintenance schedule ${s.scheduleId} ${s.outcome}`);
+      for (const d of await syncDrillSchedules(client, config, taskQueue))
+        console.log(`drill schedule ${d.scheduleId} ${d.outcome}`);
     } finally {
       await client.connection.close();
     }

@@ -14,6 +14,7 @@ import {
   type MaintenanceRunbook,
   type RunbookId,
 } from '../../workflows/definitions';
+import { renderDrillReport, runDrill, syncDrillSchedules } from '../drills';
 import { DecisionRefused, Incidents } from '../incidents';
 import {
   maintenanceStatus,
@@ -23,6 +24,13 @@ import {
 } from '../maintenance-schedules';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState, resumeProbe } from '../probe-schedule';
 import { connectClient } from '../temporal';
+import {
+  DRILL_RUNBOOKS,
+  DRILL_SCENARIOS,
+  findScenario,
+  scenariosOf,
+  type DrillRunbook,
+} from '../../workflows/drills/scenarios';
 import { renderAllDocs } from './docs';
 
 const USAGE = `usage:
@@ -34,6 +42,8 @@ const USAGE = `usage:
   runbook probe status|pause|resume|enable [--comment ..] [--json]
   runbook maintenance status|sync [--json]
   runbook maintenance run <runbook-id> [--json]
+  runbook drill <api-error-budget|cost-spike|llm-provider-incident> --scenario <name> [--json]
+  runbook drill list | sync [--json]
   runbook docs [--out DIR]`;
 
 class UsageError extends Error {}
@@ -52,6 +62,7 @@ function parse(argv: string[]) {
       open: { type: 'boolean', default: false },
       by: { type: 'string' },
       comment: { type: 'string' },
+      scenario: { type: 'string' },
       out: { type: 'string', default: 'docs/runbooks' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -97,6 +108,15 @@ async function run(argv: string[]): Promise<void> {
     mkdirSync(o.out, { recursive: true });
     for (const [id, markdown] of renderAllDocs()) writeFileSync(path.join(o.out, `${id}.md`), markdown);
     console.log(`wrote ${RUNBOOK_IDS.length} runbooks to ${o.out}`);
+    return;
+  }
+  if (command === 'drill' && rest[0] === 'list') {
+    if (o.json) console.log(JSON.stringify(DRILL_SCENARIOS));
+    else
+      for (const d of DRILL_SCENARIOS)
+        console.log(
+          `${d.runbook.padEnd(22)} ${d.name.padEnd(22)} ${d.description} → ${d.expect.diagnosis}, ${d.expect.mitigation.join(' or ')}`,
+        );
     return;
   }
   const config = loadConfig();
@@ -167,6 +187,28 @@ async function run(argv: string[]): Promise<void> {
               ? `${state.id}: ${state.paused ? 'PAUSED' : 'running'} every ${state.every}${state.note ? ` (${state.note})` : ''}`
               : `${state.id}: no schedule (the worker creates it when ANTHROPIC_API_KEY is set; or \`runbook probe enable\`)`,
         );
+        return;
+      }
+      case 'drill': {
+        const taskQueue = process.env.RUNBOOKS_TASK_QUEUE || TASK_QUEUE;
+        if (rest[0] === 'sync') {
+          const synced = await syncDrillSchedules(client, config, taskQueue);
+          console.log(
+            o.json
+              ? JSON.stringify(synced)
+              : synced.map((d) => `${d.scheduleId}: ${d.outcome}`).join('\n') ||
+                  'no drills scheduled (config drills.schedules)',
+          );
+          return;
+        }
+        const runbook = rest[0] as DrillRunbook;
+        if (!DRILL_RUNBOOKS.includes(runbook))
+          throw new UsageError(`drill: one of ${DRILL_RUNBOOKS.join(', ')}, list or sync`);
+        if (!o.scenario || !findScenario(runbook, o.scenario))
+          throw new UsageError(`drill ${runbook}: --scenario one of ${scenariosOf(runbook).join(', ')}`);
+        const report = await runDrill(client, taskQueue, { runbook, scenario: o.scenario });
+        console.log(o.json ? JSON.stringify(report) : renderDrillReport(report));
+        if (!report.passed) process.exitCode = 1;
         return;
       }
       case 'maintenance': {

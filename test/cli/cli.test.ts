@@ -160,4 +160,69 @@ describe('runbook CLI', () => {
     assert.match(doc, /Pause automated deploys if within the release window/);
     assert.match(doc, /`validationWindow` \| `15m`/);
   });
+
+  test('maintenance: sync makes the schedules, run checks now and exits by the outcome, status shows them', async () => {
+    try {
+      const synced = await runbook('maintenance', 'sync');
+      assert.equal(synced.code, 0, synced.stderr);
+      assert.match(synced.stdout, /maintenance-database-maintenance: (created|updated) \(every 1d\)/);
+      assert.match(synced.stdout, /maintenance-backup-recovery: off \(no backup directory configured/);
+      const run = await runbook('maintenance', 'run', 'database-maintenance', '--json');
+      const outcome = JSON.parse(run.stdout) as { ok: boolean; checks: { outcome: string }[] };
+      assert.equal(run.code, outcome.ok ? 0 : 1, run.stderr);
+      assert.equal(outcome.checks.length, 4);
+      const status = await runbook('maintenance', 'status');
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /maintenance-log-management: scheduled every 1h, next 20\d\d-/);
+      assert.match(status.stdout, /maintenance-certificate-management: off: no TLS endpoints configured/);
+      const bad = await runbook('maintenance', 'run', 'service-down');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /maintenance run: one of database-maintenance, log-management/);
+    } finally {
+      for (const id of ['database-maintenance', 'log-management'])
+        await h.client.schedule
+          .getHandle(`maintenance-${id}`)
+          .delete()
+          .catch(() => undefined);
+    }
+  });
+
+  test('drill: list without a service, a drill run with its report, schedules from config', async () => {
+    const list = await runbook('drill', 'list');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /cost-spike\s+hidden-recompute\s+auto-save recomputing/);
+    const unknown = await runbook('drill', 'cost-spike', '--scenario', 'nope');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--scenario one of hidden-recompute, context-bloat/);
+
+    const drill = await runbook('drill', 'api-error-budget', '--scenario', 'config-drift');
+    assert.equal(drill.code, 0, drill.stderr + drill.stdout);
+    assert.match(drill.stdout, /drill api-error-budget · config-drift: PASSED/);
+    assert.match(drill.stdout, /diagnosis config_drift: expected config_drift, reached/);
+    assert.match(drill.stdout, /mitigation restore-secret: expected restore-secret, reached/);
+    assert.match(drill.stdout, /done +\d+\.\d s {2}recent-changes/);
+
+    const file = path.join(dir, 'config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigInput;
+    try {
+      writeFileSync(
+        file,
+        JSON.stringify({ ...config, drills: { schedules: [{ runbook: 'cost-spike', scenario: 'context-bloat' }] } }),
+      );
+      const synced = await runbook('drill', 'sync');
+      assert.match(synced.stdout, /drill-cost-spike-context-bloat: (created|updated)/);
+      writeFileSync(
+        file,
+        JSON.stringify({ ...config, drills: { schedules: [{ runbook: 'cost-spike', scenario: 'typo' }] } }),
+      );
+      const refused = await runbook('drill', 'sync');
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /drills\.schedules\.0\.scenario: no drill scenario "typo" for cost-spike/);
+      writeFileSync(file, JSON.stringify(config));
+      const removed = await runbook('drill', 'sync');
+      assert.match(removed.stdout, /drill-cost-spike-context-bloat: removed/);
+    } finally {
+      writeFileSync(file, JSON.stringify(config));
+    }
+  });
 });

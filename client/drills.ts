@@ -1,0 +1,63 @@
+// Drills from the CLI and on schedules: `runbook drill <runbook> --scenario <name>` runs one and
+// prints its report; config `drills.schedules` keeps a Temporal Schedule per drill, removed again
+// when it leaves the config.
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config/schema';
+import type { DrillInput, DrillReport } from '../workflows/drill';
+import { ensureSchedule, removeSchedule } from './schedules';
+
+const DRILL_SCHEDULE_PREFIX = 'drill-';
+export const drillScheduleId = (d: DrillInput): string => `${DRILL_SCHEDULE_PREFIX}${d.runbook}-${d.scenario}`;
+
+export function runDrill(client: Client, taskQueue: string, input: DrillInput): Promise<DrillReport> {
+  return client.workflow.execute('runbookDrill', {
+    taskQueue,
+    workflowId: `${drillScheduleId(input)}-now-${Date.now()}`,
+    args: [input],
+    staticSummary: `drill ${input.runbook} · ${input.scenario} (run by hand)`,
+  });
+}
+
+export interface SyncedDrill {
+  scheduleId: string;
+  outcome: 'created' | 'updated' | 'removed';
+}
+
+export async function syncDrillSchedules(client: Client, config: Config, taskQueue: string): Promise<SyncedDrill[]> {
+  const out: SyncedDrill[] = [];
+  const wanted = new Set<string>();
+  for (const d of config.drills.schedules) {
+    const scheduleId = drillScheduleId(d);
+    wanted.add(scheduleId);
+    const outcome = await ensureSchedule(client, {
+      scheduleId,
+      every: d.every,
+      workflowType: 'runbookDrill',
+      args: [{ runbook: d.runbook, scenario: d.scenario }],
+      taskQueue,
+      purpose: `drill: ${d.runbook} against scenario ${d.scenario}, nothing changed`,
+    });
+    out.push({ scheduleId, outcome });
+  }
+  for await (const s of client.schedule.list()) {
+    if (s.scheduleId.startsWith(DRILL_SCHEDULE_PREFIX) && !wanted.has(s.scheduleId)) {
+      await removeSchedule(client, s.scheduleId);
+      out.push({ scheduleId: s.scheduleId, outcome: 'removed' });
+    }
+  }
+  return out;
+}
+
+export function renderDrillReport(r: DrillReport): string {
+  const mark = (ok: boolean) => (ok ? 'reached' : 'NOT reached');
+  return [
+    `drill ${r.runbook} · ${r.scenario}: ${r.passed ? 'PASSED' : 'FAILED'} in ${(r.totalMs / 1000).toFixed(1)} s (${r.incident})`,
+    `  synthetic incident: ${r.description}; ${r.setup}`,
+    `  diagnosis ${r.reached.diagnosis ?? 'none'}: expected ${r.expected.diagnosis}, ${mark(r.diagnosisReached)}`,
+    `  mitigation ${r.reached.mitigation ?? 'none'}: expected ${r.expected.mitigation.join(' or ')}, ${mark(r.mitigationReached)}`,
+    ...r.steps.map(
+      (s) =>
+        `  ${s.status.padEnd(8)} ${(s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`).padStart(8)}  ${s.id}`,
+    ),
+  ].join('\n');
+}
