@@ -107,6 +107,19 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     ]);
     assert.match(rows[0].post_incident.resolution, /OOM killed/);
     assert.equal(rows[0].post_incident.followUps.length, 2);
+    // What was done per step, as rows in the document's order: the record the document is updated from.
+    const steps = await h.store.steps(handle.workflowId);
+    assert.deepEqual(
+      steps.map((x) => x.id),
+      doc.steps.map((x) => x.id),
+    );
+    const row = (title: string) => steps.find((x) => x.id === id(title));
+    assert.equal(row('Look for a deploy')?.status, 'skipped');
+    assert.match(row('Look for a deploy')?.note ?? '', /alice: skip \(no deploy today\)/);
+    assert.equal(row('Read the last error lines')?.status, 'done');
+    assert.match(row('Read the last error lines')?.note ?? '', /OOM killed/);
+    assert.match(row("Check the API's health")?.note ?? '', /503 \(expected 200: NOT as expected\)/);
+    assert.ok(steps.filter((x) => x.status === 'done').every((x) => x.durationMs !== null && x.durationMs >= 0));
     assert.ok(!slack.messages.some((m) => m.channel === '#infrastructure-alerts'), 'no escalation before its time');
   });
 });
