@@ -55,9 +55,12 @@ export function renderDrillReport(r: DrillReport): string {
     `  synthetic incident: ${r.description}; ${r.setup}`,
     `  diagnosis ${r.reached.diagnosis ?? 'none'}: expected ${r.expected.diagnosis}, ${mark(r.diagnosisReached)}`,
     `  mitigation ${r.reached.mitigation ?? 'none'}: expected ${r.expected.mitigation.join(' or ')}, ${mark(r.mitigationReached)}`,
-    ...r.steps.map(
-      (s) =>
-        `  ${s.status.padEnd(8)} ${(s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`).padStart(8)}  ${s.id}`,
-    ),
+    // Steps after the one it reached never ran: the JSON report lists them as pending.
+    ...r.steps
+      .filter((s) => s.status !== 'pending')
+      .map(
+        (s) =>
+          `  ${(s.id === r.reached.mitigation ? 'REACHED' : s.status).padEnd(8)} ${(s.durationMs === null ? '-' : `${(s.durationMs / 1000).toFixed(1)} s`).padStart(8)}  ${s.id}`,
+      ),
   ].join('\n');
 }

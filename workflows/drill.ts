@@ -10,6 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { PreparedDrill } from '../activities/drills';
 import { DRILL_PREFIX, WORKFLOW_TYPES, type RunbookResult } from './definitions';
 import { findScenario, scenariosOf, type DrillRunbook } from './drills/scenarios';
 
@@ -47,10 +48,13 @@ export async function runbookDrill({ runbook, scenario }: DrillInput): Promise<D
     );
   const drillId = workflowInfo().runId.replace(/-/g, '').slice(0, 12);
   const incident = `${DRILL_PREFIX}${runbook}/${scenario}/${drillId}`;
-  const prepared = await setup.prepareDrill({ drillId, setup: s.setup });
-  const startedMs = Date.now();
+  let prepared: PreparedDrill;
+  let startedMs: number;
   let result: RunbookResult;
+  // Taken down whatever happens, a half-made setup included.
   try {
+    prepared = await setup.prepareDrill({ drillId, setup: s.setup });
+    startedMs = Date.now();
     const input = await act.incidentInput({
       req: {
         runbook,
