@@ -33,6 +33,8 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
     runbook,
     service,
     environment,
+    // Found by a routine pass, not by users: worked in hours, escalated by the document's own rules.
+    severity: 'P3',
     source: 'maintenance' as const,
     startedBy: 'scheduled maintenance',
   };

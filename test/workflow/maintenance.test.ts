@@ -247,5 +247,6 @@ describe('scheduled maintenance', () => {
     opened.add(outcome.incident.workflowId);
     const state = await h.incidents.state(outcome.incident.workflowId);
     assert.equal(state.runbook, 'database-maintenance');
+    assert.equal(state.severity, 'P3');
   });
 });
