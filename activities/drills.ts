@@ -3,7 +3,7 @@
 // drill-only service, or a local endpoint failing the way the provider does.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateTelemetry } from '../dev/telemetry-scenarios';
+import { generateTelemetry } from './telemetry-scenarios';
 import type { DrillContext } from '../workflows/definitions';
 import type { DrillSetup } from '../workflows/drills/scenarios';
 import { migrate } from './db/migrate';

@@ -19,7 +19,7 @@ import { Pool } from 'pg';
 import { migrate } from '../activities/db/migrate';
 import { DIAGNOSTICS, runDiagnostic, type DiagnosticName } from '../activities/telemetry';
 import { startEmbeddedPostgres } from '../dev/postgres';
-import { generateTelemetry, SCENARIOS, type Scenario } from '../dev/telemetry-scenarios';
+import { generateTelemetry, SCENARIOS, type Scenario } from '../activities/telemetry-scenarios';
 import { diffDiagnostic } from '../test/support/telemetry-compare';
 
 const log = (line: string) => console.error(`[bench] ${line}`);

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'pg';
 import { migrate } from '../../activities/db/migrate';
-import { generateTelemetry, type Scenario } from '../../dev/telemetry-scenarios';
+import { generateTelemetry, type Scenario } from '../../activities/telemetry-scenarios';
 import { requireEnv } from './harness';
 
 /** A fresh database on the test server with the telemetry tables, and its URL. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Pool } from 'pg';
 import { createTelemetryQueries } from '../../activities/telemetry';
-import { generateTelemetry, SCENARIOS, type Scenario } from '../../dev/telemetry-scenarios';
+import { generateTelemetry, SCENARIOS, type Scenario } from '../../activities/telemetry-scenarios';
 import { costMitigationPlan, diagnoseCostSpike } from '../../workflows/runbooks/cost-spike.diagnose';
 
 const NOW = new Date('2026-03-10T15:27:41.123Z');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Pool } from 'pg';
 import { DIAGNOSTICS, SEED_SQL, createTelemetryQueries, runDiagnostic } from '../../activities/telemetry';
-import { generateTelemetry, SCENARIOS, type Scenario } from '../../dev/telemetry-scenarios';
+import { generateTelemetry, SCENARIOS, type Scenario } from '../../activities/telemetry-scenarios';
 import { diffDiagnostic } from '../support/telemetry-compare';
 
 const NOW = new Date('2026-03-10T15:27:41.123Z');

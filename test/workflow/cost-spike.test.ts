@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { SCENARIOS } from '../../dev/telemetry-scenarios';
+import { SCENARIOS } from '../../activities/telemetry-scenarios';
 import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { createTelemetryDatabase, LlmApp } from '../support/llm-app';

@@ -2,7 +2,7 @@
 // it. The incident is made of real data in places only the drill reads: generated telemetry in a
 // scratch database, a change event for a drill-only service, a local endpoint answering the
 // Messages API the way a failing provider does.
-import type { Scenario as TelemetryScenario } from '../../dev/telemetry-scenarios';
+import type { Scenario as TelemetryScenario } from '../../activities/telemetry-scenarios';
 
 export const DRILL_RUNBOOKS = ['api-error-budget', 'cost-spike', 'llm-provider-incident'] as const;
 export type DrillRunbook = (typeof DRILL_RUNBOOKS)[number];
