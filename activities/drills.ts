@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateTelemetry } from './telemetry-scenarios';
 import type { DrillContext } from '../workflows/definitions';
+import type { DrillReport } from '../workflows/drill';
 import type { DrillSetup } from '../workflows/drills/scenarios';
 import { migrate } from './db/migrate';
 import type { StepRecord } from './db/incident-store';
@@ -102,6 +103,11 @@ export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps
         await new Promise((r) => server.close(r));
       }
       // The drill's change event stays: it is the record of what the drill injected, under a drill-only service.
+    },
+
+    async recordDrill(input: { workflowId: string; runId: string; report: DrillReport }): Promise<void> {
+      const { report } = input;
+      await store.recordDrill({ ...input, runbook: report.runbook, scenario: report.scenario, passed: report.passed });
     },
 
     async incidentSteps(input: { workflowId: string }): Promise<(StepRecord & { durationMs: number | null })[]> {

@@ -33,7 +33,7 @@ export async function syncDrillSchedules(client: Client, config: Config, taskQue
       scheduleId,
       every: d.every,
       workflowType: 'runbookDrill',
-      args: [{ runbook: d.runbook, scenario: d.scenario }],
+      args: [{ runbook: d.runbook, scenario: d.scenario, notify: config.drills.notifyOnFailure }],
       taskQueue,
       purpose: `drill: ${d.runbook} against scenario ${d.scenario}, nothing changed`,
     });

@@ -177,6 +177,8 @@ export const configSchema = z.object({
   /** Drills on a schedule: each runs a built runbook against its scenario with nothing changed. */
   drills: z
     .object({
+      /** A notification target told when a scheduled drill does not reach its conclusion. */
+      notifyOnFailure: z.string().min(1).optional(),
       schedules: z
         .array(
           z

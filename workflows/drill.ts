@@ -5,6 +5,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowFailure,
   executeChild,
   proxyActivities,
   workflowInfo,
@@ -21,6 +22,8 @@ const setup = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry: {
 export interface DrillInput {
   runbook: DrillRunbook;
   scenario: string;
+  /** A notification target told when the drill fails (config drills.notifyOnFailure). */
+  notify?: string;
 }
 
 export interface DrillReport {
@@ -39,7 +42,7 @@ export interface DrillReport {
   steps: { id: string; title: string; status: string; durationMs: number | null }[];
 }
 
-export async function runbookDrill({ runbook, scenario }: DrillInput): Promise<DrillReport> {
+export async function runbookDrill({ runbook, scenario, notify }: DrillInput): Promise<DrillReport> {
   const s = findScenario(runbook, scenario);
   if (!s)
     throw ApplicationFailure.nonRetryable(
@@ -66,12 +69,22 @@ export async function runbookDrill({ runbook, scenario }: DrillInput): Promise<D
       },
       key: drillId,
     });
-    result = await executeChild(WORKFLOW_TYPES[runbook] as string, {
-      workflowId: incident,
-      args: [{ ...input, drill: { scenario, ...prepared.context } }],
-      workflowExecutionTimeout: '1h',
-      staticSummary: `drill ${runbook} · ${scenario} (nothing is changed)`,
-    });
+    try {
+      result = await executeChild(WORKFLOW_TYPES[runbook] as string, {
+        workflowId: incident,
+        args: [{ ...input, drill: { scenario, ...prepared.context } }],
+        workflowExecutionTimeout: '1h',
+        staticSummary: `drill ${runbook} · ${scenario} (nothing is changed)`,
+      });
+    } catch (err) {
+      // A runbook that fails or runs past the hour is a failed drill, with a report saying so.
+      if (!(err instanceof ChildWorkflowFailure)) throw err;
+      result = {
+        status: 'failed',
+        diagnosis: null,
+        resolution: `the runbook did not finish: ${err.cause?.message ?? err.message}`,
+      };
+    }
   } finally {
     await CancellationScope.nonCancellable(() => setup.finishDrill({ drillId, setup: s.setup }));
   }
@@ -80,7 +93,7 @@ export async function runbookDrill({ runbook, scenario }: DrillInput): Promise<D
   const reached = { diagnosis: result.diagnosis?.primary ?? null, mitigation: result.drillMitigation ?? null };
   const diagnosisReached = reached.diagnosis === s.expect.diagnosis;
   const mitigationReached = reached.mitigation !== null && s.expect.mitigation.includes(reached.mitigation);
-  return {
+  const report: DrillReport = {
     runbook,
     scenario,
     description: s.description,
@@ -95,4 +108,15 @@ export async function runbookDrill({ runbook, scenario }: DrillInput): Promise<D
     totalMs,
     steps: steps.map(({ id, title, status, durationMs }) => ({ id, title, status, durationMs })),
   };
+  const info = workflowInfo();
+  await act.recordDrill({ workflowId: info.workflowId, runId: info.runId, report });
+  // A drill that stops reaching its conclusion means the runbook drifted from the incidents it is for.
+  if (!report.passed && notify)
+    await act.notify.executeWithOptions({ summary: `drill failed: tell ${notify}` }, [
+      {
+        target: notify,
+        text: `:test_tube: Drill ${runbook} · ${scenario} FAILED: diagnosis ${reached.diagnosis ?? 'none'} (expected ${s.expect.diagnosis}), mitigation ${reached.mitigation ?? 'none'} (expected ${s.expect.mitigation.join(' or ')}). Incident ${incident}.`,
+      },
+    ]);
+  return report;
 }

@@ -219,6 +219,21 @@ export class IncidentStore {
     );
   }
 
+  async recordDrill(r: {
+    workflowId: string;
+    runId: string;
+    runbook: string;
+    scenario: string;
+    passed: boolean;
+    report: unknown;
+  }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO drill_runs (workflow_id, run_id, runbook, scenario, passed, report)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [r.workflowId, r.runId, r.runbook, r.scenario, r.passed, JSON.stringify(r.report)],
+    );
+  }
+
   async recordDecision(d: DecisionRecord): Promise<void> {
     await this.pool.query(
       `INSERT INTO decisions (workflow_id, step, decision, decided_by, authenticated, comment, outcome, reason)

@@ -7,7 +7,9 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { findScenario } from '../../workflows/drills/scenarios';
 import type { DrillInput, DrillReport } from '../../workflows/drill';
+import { runDrill } from '../../client/drills';
 import { createHarness, type Harness } from '../support/harness';
+import { SlackStandIn } from '../support/standins';
 import { createTelemetryDatabase } from '../support/llm-app';
 import { World } from '../support/scenario';
 
@@ -61,6 +63,9 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
       workflowId: `drill-run/${input.runbook}/${input.scenario}/${Date.now()}`,
       args: [input],
     });
+  const recorded = async (report: DrillReport) =>
+    (await h.pool.query('SELECT passed, report FROM drill_runs WHERE report->>$1 = $2', ['incident', report.incident]))
+      .rows;
 
   for (const input of [
     { runbook: 'api-error-budget', scenario: 'deployment-regression' },
@@ -80,6 +85,10 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
       assert.ok(ran.length >= 3, JSON.stringify(report.steps));
       assert.ok(ran.every((s) => (s.durationMs as number) >= 0));
       assert.equal(report.steps.find((s) => s.id === report.reached.mitigation)?.status, 'skipped');
+      assert.deepEqual(
+        (await recorded(report)).map((r) => r.passed),
+        [true],
+      );
 
       // Nothing changed, nobody told.
       for (const m of markers) assert.equal(m.started(), 0, `${m.file} ran`);
@@ -106,5 +115,50 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
       );
       return true;
     });
+  });
+});
+
+describe('a drill that no longer reaches its conclusion', () => {
+  const slack = new SlackStandIn();
+  let h: Harness;
+
+  before(async () => {
+    await slack.listen();
+    // Drift: someone narrowed the change window below the 10 minutes the deploy lies back.
+    h = await createHarness(
+      'drill-drift',
+      {
+        notifications: { drills: { slackChannel: '#runbook-drills' } },
+        drills: { notifyOnFailure: 'drills' },
+        runbooks: { 'api-error-budget': { params: { recentChangesWindow: '5m' } } },
+      },
+      { SLACK_BOT_TOKEN: slack.token, SLACK_API_URL: `${slack.url}/api` },
+    );
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    await slack.close();
+  });
+
+  test('fails, says what it reached instead, tells the configured target, and is recorded', async () => {
+    const report = await runDrill(h.client, h.taskQueue, {
+      runbook: 'api-error-budget',
+      scenario: 'deployment-regression',
+      notify: h.config.drills.notifyOnFailure,
+    });
+    assert.equal(report.passed, false);
+    assert.deepEqual(report.reached, { diagnosis: 'unknown', mitigation: 'manual-mitigation' });
+    assert.equal(report.diagnosisReached, false);
+    assert.match(
+      slack.messages.find((m) => m.channel === '#runbook-drills')?.text ?? '',
+      /Drill api-error-budget · deployment-regression FAILED: diagnosis unknown \(expected deployment_regression\)/,
+    );
+    const rows = await h.pool.query('SELECT passed FROM drill_runs WHERE report->>$1 = $2', [
+      'incident',
+      report.incident,
+    ]);
+    assert.deepEqual(rows.rows, [{ passed: false }]);
   });
 });

@@ -4,7 +4,7 @@ import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/
 import type { Activities } from '../../activities';
 import type { ActionOutcome } from '../../activities/actions';
 import type { RunbookResult } from '../definitions';
-import type { Runbook } from './runbook';
+import { DrillReached, type Runbook } from './runbook';
 
 // Retries are safe: the action records its intent before it runs, so a retry after a crash finds
 // the intent and answers "outcome unknown" rather than running the command again. The heartbeat
@@ -20,13 +20,6 @@ export function paramVars(params: object): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const [k, v] of Object.entries(params)) if (typeof v === 'string' || typeof v === 'number') vars[k] = String(v);
   return vars;
-}
-
-/** Thrown in a drill where the first mitigation would be offered; `abandon` turns it into the result. */
-export class DrillReached extends Error {
-  constructor(readonly step: string) {
-    super(`drill reached ${step}`);
-  }
 }
 
 export type MitigationOutcome = 'applied' | 'rejected' | 'failed' | 'withdrawn';

@@ -67,6 +67,19 @@ export interface GateOptions {
   escalateFrom?: number;
 }
 
+/** The step where runbooks hand mitigation to responders when none of theirs is left. */
+export const MANUAL_MITIGATION = 'manual-mitigation';
+
+/**
+ * Thrown in a drill where the first mitigation would be offered (or handed to responders);
+ * `Mitigations.abandon` turns it into the drill's result.
+ */
+export class DrillReached extends Error {
+  constructor(readonly step: string) {
+    super(`drill reached ${step}`);
+  }
+}
+
 export class Runbook {
   readonly state: IncidentState;
   readonly input: RunbookInput;
@@ -247,6 +260,8 @@ export class Runbook {
       // Nobody is asked in a drill. A page is acknowledged; anything else gets the answer that
       // changes nothing: an approval is refused, a manual step was not done by anyone.
       const decisions = opts.decisions ?? (kind === 'approval' ? ['approve', 'reject'] : ['done', 'skip']);
+      // Mitigating by hand is where a drill with no mitigation of its own ends.
+      if (id === MANUAL_MITIGATION) throw new DrillReached(id);
       const decision = (['acknowledge', 'reject', 'skip'] as const).find((d) => decisions.includes(d)) ?? decisions[0];
       this.record('drill_answer', `${def.title}: answered "${decision}" by the drill`, undefined, id);
       return { step: id, decision, by: 'drill' };

@@ -33,3 +33,16 @@ CREATE TABLE maintenance_runs (
   PRIMARY KEY (workflow_id, run_id)
 );
 CREATE INDEX maintenance_runs_recent ON maintenance_runs (runbook, started_at DESC);
+
+-- One row per drill: whether the runbook still reaches the scenario's diagnosis and mitigation.
+CREATE TABLE drill_runs (
+  workflow_id text NOT NULL,
+  run_id      text NOT NULL,
+  runbook     text NOT NULL,
+  scenario    text NOT NULL,
+  finished_at timestamptz NOT NULL DEFAULT now(),
+  passed      boolean NOT NULL,
+  report      jsonb NOT NULL,
+  PRIMARY KEY (workflow_id, run_id)
+);
+CREATE INDEX drill_runs_recent ON drill_runs (runbook, scenario, finished_at DESC);
