@@ -4,7 +4,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/schema';
 import type { DrillInput, DrillReport } from '../workflows/drill';
-import { ensureSchedule, removeSchedule } from './schedules';
+import { ensureSchedule, removeSchedule, scheduleState, type ScheduleState } from './schedules';
 
 const DRILL_SCHEDULE_PREFIX = 'drill-';
 export const drillScheduleId = (d: DrillInput): string => `${DRILL_SCHEDULE_PREFIX}${d.runbook}-${d.scenario}`;
@@ -46,6 +46,40 @@ export async function syncDrillSchedules(client: Client, config: Config, taskQue
     }
   }
   return out;
+}
+
+export interface DrillStatus {
+  scheduleId: string;
+  runbook: string;
+  scenario: string;
+  every: string | number;
+  schedule: ScheduleState;
+  last?: { workflowId: string; startedAt: string; status: string; passed?: boolean; reached?: DrillReport['reached'] };
+}
+
+/** The drills config schedules, each with its schedule's state and the latest drill's verdict. */
+export async function drillStatus(client: Client, config: Config): Promise<DrillStatus[]> {
+  return Promise.all(
+    config.drills.schedules.map(async (d) => {
+      const scheduleId = drillScheduleId(d);
+      const schedule = await scheduleState(client, scheduleId);
+      const base = { scheduleId, runbook: d.runbook, scenario: d.scenario, every: d.every, schedule };
+      if (!schedule.last) return base;
+      const { result, ...run } = schedule.last;
+      const report = result as DrillReport | undefined;
+      return { ...base, last: { ...run, passed: report?.passed, reached: report?.reached } };
+    }),
+  );
+}
+
+export function renderDrillStatus(d: DrillStatus): string {
+  const schedule = d.schedule.exists
+    ? `${d.schedule.paused ? 'PAUSED' : 'scheduled'} every ${d.schedule.every}, next ${d.schedule.nextRun ?? '-'}`
+    : 'no schedule yet (`runbook drill sync`, or start the worker)';
+  const last = d.last
+    ? `\n  last drill ${d.last.startedAt}: ${d.last.passed === undefined ? d.last.status : d.last.passed ? 'PASSED' : `FAILED (reached ${d.last.reached?.diagnosis ?? 'no diagnosis'}, ${d.last.reached?.mitigation ?? 'no mitigation'})`}`
+    : '';
+  return `${d.scheduleId}: ${schedule}${last}`;
 }
 
 export function renderDrillReport(r: DrillReport): string {

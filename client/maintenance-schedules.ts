@@ -93,24 +93,10 @@ export async function maintenanceStatus(client: Client, config: Config): Promise
   return Promise.all(
     maintenancePlan(config).map(async (plan) => {
       const schedule = await scheduleState(client, plan.scheduleId);
-      const recent = schedule.exists
-        ? (await client.schedule.getHandle(plan.scheduleId).describe()).info.recentActions.at(-1)
-        : undefined;
-      if (!recent) return { ...plan, schedule };
-      const handle = client.workflow.getHandle(recent.action.workflow.workflowId);
-      const { status } = await handle.describe();
-      const outcome = status.name === 'COMPLETED' ? ((await handle.result()) as MaintenanceOutcome) : undefined;
-      return {
-        ...plan,
-        schedule,
-        last: {
-          workflowId: handle.workflowId,
-          startedAt: recent.takenAt.toISOString(),
-          status: status.name,
-          ok: outcome?.ok,
-          summary: outcome?.summary,
-        },
-      };
+      if (!schedule.last) return { ...plan, schedule };
+      const { result, ...run } = schedule.last;
+      const outcome = result as MaintenanceOutcome | undefined;
+      return { ...plan, schedule, last: { ...run, ok: outcome?.ok, summary: outcome?.summary } };
     }),
   );
 }

@@ -21,6 +21,8 @@ export interface ScheduleState {
   every?: string;
   recentRuns?: number;
   nextRun?: string;
+  /** The latest run the schedule started, with its result once it completed. */
+  last?: { workflowId: string; startedAt: string; status: string; result?: unknown };
 }
 
 /** Creates the schedule, or updates its interval and target when it exists; the paused state stays. */
@@ -32,6 +34,7 @@ export async function ensureSchedule(client: Client, def: ScheduleDefinition): P
     taskQueue: def.taskQueue,
     args: def.args,
     workflowId: `${def.scheduleId}-run`,
+    staticSummary: def.purpose,
   };
   try {
     await client.schedule.getHandle(def.scheduleId).update((prev) => ({
@@ -69,6 +72,18 @@ export async function scheduleState(client: Client, scheduleId: string): Promise
   try {
     const d = await client.schedule.getHandle(scheduleId).describe();
     const interval = d.spec.intervals?.[0]?.every;
+    const recent = d.info.recentActions.at(-1);
+    let last: ScheduleState['last'];
+    if (recent) {
+      const handle = client.workflow.getHandle(recent.action.workflow.workflowId);
+      const { status } = await handle.describe();
+      last = {
+        workflowId: handle.workflowId,
+        startedAt: recent.takenAt.toISOString(),
+        status: status.name,
+        result: status.name === 'COMPLETED' ? await handle.result() : undefined,
+      };
+    }
     return {
       id: scheduleId,
       exists: true,
@@ -77,6 +92,7 @@ export async function scheduleState(client: Client, scheduleId: string): Promise
       every: typeof interval === 'number' ? formatMs(interval) : interval === undefined ? undefined : String(interval),
       recentRuns: d.info.recentActions.length,
       nextRun: d.info.nextActionTimes[0]?.toISOString(),
+      last,
     };
   } catch (err) {
     if (err instanceof ScheduleNotFoundError) return { id: scheduleId, exists: false };

@@ -14,7 +14,7 @@ import {
   type MaintenanceRunbook,
   type RunbookId,
 } from '../../workflows/definitions';
-import { renderDrillReport, runDrill, syncDrillSchedules } from '../drills';
+import { drillStatus, renderDrillReport, renderDrillStatus, runDrill, syncDrillSchedules } from '../drills';
 import { DecisionRefused, Incidents } from '../incidents';
 import {
   maintenanceStatus,
@@ -43,7 +43,7 @@ const USAGE = `usage:
   runbook maintenance status|sync [--json]
   runbook maintenance run <runbook-id> [--json]
   runbook drill <api-error-budget|cost-spike|llm-provider-incident> --scenario <name> [--json]
-  runbook drill list | sync [--json]
+  runbook drill list | sync | status [--json]
   runbook docs [--out DIR]`;
 
 class UsageError extends Error {}
@@ -201,9 +201,18 @@ async function run(argv: string[]): Promise<void> {
           );
           return;
         }
+        if (rest[0] === 'status') {
+          const status = await drillStatus(client, config);
+          console.log(
+            o.json
+              ? JSON.stringify(status)
+              : status.map(renderDrillStatus).join('\n') || 'no drills scheduled (config drills.schedules)',
+          );
+          return;
+        }
         const runbook = rest[0] as DrillRunbook;
         if (!DRILL_RUNBOOKS.includes(runbook))
-          throw new UsageError(`drill: one of ${DRILL_RUNBOOKS.join(', ')}, list or sync`);
+          throw new UsageError(`drill: one of ${DRILL_RUNBOOKS.join(', ')}, list, sync or status`);
         if (!o.scenario || !findScenario(runbook, o.scenario))
           throw new UsageError(`drill ${runbook}: --scenario one of ${scenariosOf(runbook).join(', ')}`);
         const report = await runDrill(client, taskQueue, { runbook, scenario: o.scenario });

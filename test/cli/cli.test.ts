@@ -205,12 +205,26 @@ describe('runbook CLI', () => {
     const file = path.join(dir, 'config.json');
     const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigInput;
     try {
-      writeFileSync(
-        file,
-        JSON.stringify({ ...config, drills: { schedules: [{ runbook: 'cost-spike', scenario: 'context-bloat' }] } }),
-      );
+      const schedules = [{ runbook: 'cost-spike', scenario: 'context-bloat', every: '3s' }];
+      writeFileSync(file, JSON.stringify({ ...config, drills: { schedules } }));
       const synced = await runbook('drill', 'sync');
       assert.match(synced.stdout, /drill-cost-spike-context-bloat: (created|updated)/);
+      // The schedule runs the drill on its own; status shows the latest verdict.
+      await eventually(
+        'a scheduled drill to finish',
+        async () => {
+          const status = await runbook('drill', 'status', '--json');
+          const [d] = JSON.parse(status.stdout) as { last?: { passed?: boolean } }[];
+          return d.last?.passed;
+        },
+        90_000,
+        1_000,
+      );
+      const shown = await runbook('drill', 'status');
+      assert.match(
+        shown.stdout,
+        /drill-cost-spike-context-bloat: scheduled every 3s, next .*\n {2}last drill .*: PASSED/,
+      );
       writeFileSync(
         file,
         JSON.stringify({ ...config, drills: { schedules: [{ runbook: 'cost-spike', scenario: 'typo' }] } }),
