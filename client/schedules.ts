@@ -1,7 +1,7 @@
 // Temporal Schedules the product keeps in step with its config (the provider probe, maintenance
-// passes): created when missing, updated in place when present, so a config change takes effect
-// on the next start without losing a pause an operator set.
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+// passes, drills): created when missing, updated in place when present, so a config change takes
+// effect on the next start without losing a pause an operator set.
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { formatMs, toMs } from '../workflows/toolkit/duration';
 
 export interface ScheduleDefinition {
@@ -76,13 +76,15 @@ export async function scheduleState(client: Client, scheduleId: string): Promise
     let last: ScheduleState['last'];
     if (recent) {
       const handle = client.workflow.getHandle(recent.action.workflow.workflowId);
-      const { status } = await handle.describe();
-      last = {
-        workflowId: handle.workflowId,
-        startedAt: recent.takenAt.toISOString(),
-        status: status.name,
-        result: status.name === 'COMPLETED' ? await handle.result() : undefined,
-      };
+      const run = { workflowId: handle.workflowId, startedAt: recent.takenAt.toISOString() };
+      try {
+        const { status } = await handle.describe();
+        last = { ...run, status: status.name, result: status.name === 'COMPLETED' ? await handle.result() : undefined };
+      } catch (err) {
+        // Past the namespace's retention the run is gone; the store keeps the results.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        last = { ...run, status: 'past retention' };
+      }
     }
     return {
       id: scheduleId,
