@@ -205,11 +205,12 @@ describe('runbook CLI', () => {
     const file = path.join(dir, 'config.json');
     const config = JSON.parse(readFileSync(file, 'utf8')) as ConfigInput;
     try {
-      const schedules = [{ runbook: 'cost-spike', scenario: 'context-bloat', every: '3s' }];
+      const schedules = [{ runbook: 'cost-spike', scenario: 'context-bloat', every: '1d' }];
       writeFileSync(file, JSON.stringify({ ...config, drills: { schedules } }));
       const synced = await runbook('drill', 'sync');
       assert.match(synced.stdout, /drill-cost-spike-context-bloat: (created|updated)/);
-      // The schedule runs the drill on its own; status shows the latest verdict.
+      // One scheduled run, now (as the Web UI's "Trigger"); status shows its verdict.
+      await h.client.schedule.getHandle('drill-cost-spike-context-bloat').trigger();
       await eventually(
         'a scheduled drill to finish',
         async () => {
@@ -223,7 +224,7 @@ describe('runbook CLI', () => {
       const shown = await runbook('drill', 'status');
       assert.match(
         shown.stdout,
-        /drill-cost-spike-context-bloat: scheduled every 3s, next .*\n {2}last drill .*: PASSED/,
+        /drill-cost-spike-context-bloat: scheduled every 1d, next .*\n {2}last drill .*: PASSED/,
       );
       writeFileSync(
         file,

@@ -101,7 +101,9 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
       assert.deepEqual(world.slack.messages, []);
       assert.deepEqual(world.pagerduty.events, []);
       if (input.runbook === 'cost-spike') {
-        const left = await h.pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'");
+        const database = report.setup.match(/ in (drill_\w+)$/)?.[1];
+        assert.ok(database, report.setup);
+        const left = await h.pool.query('SELECT datname FROM pg_database WHERE datname = $1', [database]);
         assert.deepEqual(left.rows, [], 'the scratch telemetry database is dropped');
       }
     });
