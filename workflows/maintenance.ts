@@ -2,7 +2,7 @@
 // the runbook's document (its SQL, PromQL and HTTP checks, its diagnostics), compared with the
 // document's expected outputs. The result goes to the incident store; a failing pass opens the
 // runbook, or tells the one already open, so a problem found every night is one incident.
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent, MaintenanceRunbook } from './definitions';
 import type { GuidedParams } from './runbooks/guided.params';
@@ -41,7 +41,7 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
   // The document and its variables, exactly as the runbook would start with them.
   const runInput = await act.incidentInput({ req, key: `maintenance-${service}-${environment}` });
   const doc = runInput.document;
-  if (!doc) throw new Error(`${runbook} has no document`);
+  if (!doc) throw ApplicationFailure.nonRetryable(`${runbook} has no document`, 'NoDocument');
   const { vars } = runInput.params as unknown as GuidedParams;
 
   const checks: CheckResult[] = [];
