@@ -4,7 +4,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/schema';
 import type { DrillInput, DrillReport } from '../workflows/drill';
-import { ensureSchedule, removeSchedule, scheduleState, type ScheduleState } from './schedules';
+import { describeSchedule, ensureSchedule, removeSchedule, scheduleState, type ScheduleState } from './schedules';
 
 const DRILL_SCHEDULE_PREFIX = 'drill-';
 export const drillScheduleId = (d: DrillInput): string => `${DRILL_SCHEDULE_PREFIX}${d.runbook}-${d.scenario}`;
@@ -74,7 +74,7 @@ export async function drillStatus(client: Client, config: Config): Promise<Drill
 
 export function renderDrillStatus(d: DrillStatus): string {
   const schedule = d.schedule.exists
-    ? `${d.schedule.paused ? 'PAUSED' : 'scheduled'} every ${d.schedule.every}, next ${d.schedule.nextRun ?? '-'}`
+    ? describeSchedule(d.schedule)
     : 'no schedule yet (`runbook drill sync`, or start the worker)';
   const last = d.last
     ? `\n  last drill ${d.last.startedAt}: ${d.last.passed === undefined ? d.last.status : d.last.passed ? 'PASSED' : `FAILED (reached ${d.last.reached?.diagnosis ?? 'no diagnosis'}, ${d.last.reached?.mitigation ?? 'no mitigation'})`}`

@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config/schema';
 import { MAINTENANCE_RUNBOOKS, type MaintenanceRunbook } from '../workflows/definitions';
 import type { MaintenanceOutcome } from '../workflows/maintenance';
-import { ensureSchedule, removeSchedule, scheduleState, type ScheduleState } from './schedules';
+import { describeSchedule, ensureSchedule, removeSchedule, scheduleState, type ScheduleState } from './schedules';
 
 export const maintenanceScheduleId = (runbook: MaintenanceRunbook): string => `maintenance-${runbook}`;
 
@@ -99,6 +99,18 @@ export async function maintenanceStatus(client: Client, config: Config): Promise
       return { ...plan, schedule, last: { ...run, ok: outcome?.ok, summary: outcome?.summary } };
     }),
   );
+}
+
+export function renderMaintenanceStatus(m: MaintenanceStatus): string {
+  const schedule = m.schedule.exists
+    ? describeSchedule(m.schedule)
+    : m.enabled
+      ? 'no schedule yet (`runbook maintenance sync`, or start the worker)'
+      : `off: ${m.reason}`;
+  const last = m.last
+    ? `\n  last pass ${m.last.startedAt}: ${m.last.ok === undefined ? m.last.status : m.last.ok ? 'OK' : 'FAILED'}${m.last.summary ? `: ${m.last.summary}` : ''}`
+    : '';
+  return `${m.scheduleId}: ${schedule}${last}`;
 }
 
 /** One pass now, outside the schedule (`runbook maintenance run`); waits for its outcome. */

@@ -101,3 +101,8 @@ export async function scheduleState(client: Client, scheduleId: string): Promise
     throw err;
   }
 }
+
+/** `scheduled every 1d, next <time>` (or PAUSED), for the CLI's status lines. */
+export function describeSchedule(state: ScheduleState): string {
+  return `${state.paused ? 'PAUSED' : 'scheduled'} every ${state.every}, next ${state.nextRun ?? '-'}`;
+}

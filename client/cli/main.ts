@@ -18,9 +18,9 @@ import { drillStatus, renderDrillReport, renderDrillStatus, runDrill, syncDrillS
 import { DecisionRefused, Incidents } from '../incidents';
 import {
   maintenanceStatus,
+  renderMaintenanceStatus,
   runMaintenanceNow,
   syncMaintenanceSchedules,
-  type MaintenanceStatus,
 } from '../maintenance-schedules';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState, resumeProbe } from '../probe-schedule';
 import { connectClient } from '../temporal';
@@ -83,18 +83,6 @@ function renderState(s: IncidentState): string {
   for (const step of s.steps) lines.push(`  ${step.status.padEnd(8)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
   for (const m of s.mitigations) lines.push(`  mitigation ${m.step}: ${m.status}${m.detail ? ` (${m.detail})` : ''}`);
   return lines.join('\n');
-}
-
-function renderMaintenance(m: MaintenanceStatus): string {
-  const schedule = m.schedule.exists
-    ? `${m.schedule.paused ? 'PAUSED' : 'scheduled'} every ${m.schedule.every}, next ${m.schedule.nextRun ?? '-'}`
-    : m.enabled
-      ? 'no schedule yet (`runbook maintenance sync`, or start the worker)'
-      : `off: ${m.reason}`;
-  const last = m.last
-    ? `\n  last pass ${m.last.startedAt}: ${m.last.ok === undefined ? m.last.status : m.last.ok ? 'OK' : 'FAILED'}${m.last.summary ? `: ${m.last.summary}` : ''}`
-    : '';
-  return `${m.scheduleId}: ${schedule}${last}`;
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -251,7 +239,7 @@ async function run(argv: string[]): Promise<void> {
         }
         if (rest[0] !== 'status') throw new UsageError('maintenance: status, sync or run <runbook-id>');
         const status = await maintenanceStatus(client, config);
-        console.log(o.json ? JSON.stringify(status) : status.map(renderMaintenance).join('\n'));
+        console.log(o.json ? JSON.stringify(status) : status.map(renderMaintenanceStatus).join('\n'));
         return;
       }
       default:
