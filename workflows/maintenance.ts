@@ -2,7 +2,7 @@
 // the runbook's document (its SQL, PromQL and HTTP checks, its diagnostics), compared with the
 // document's expected outputs. The result goes to the incident store; a failing pass opens the
 // runbook, or tells the one already open, so a problem found every night is one incident.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AlertEvent, MaintenanceRunbook } from './definitions';
 import type { GuidedParams } from './runbooks/guided.params';
@@ -23,6 +23,13 @@ export interface MaintenanceOutcome {
   checks: CheckResult[];
   incident?: OpenedIncident;
 }
+
+const MARK: Record<CheckResult['outcome'], string> = {
+  met: '[x]',
+  missed: '[ ]',
+  unavailable: '[ ]',
+  not_configured: '[-]',
+};
 
 /** Failing: not as expected, or the source could not be read. A source nobody configured is skipped. */
 const failing = (c: CheckResult): boolean => c.outcome === 'missed' || c.outcome === 'unavailable';
@@ -45,8 +52,17 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
   const { vars } = runInput.params as unknown as GuidedParams;
 
   const checks: CheckResult[] = [];
-  for (const step of doc.steps.filter(isAutomated))
+  for (const step of doc.steps.filter(isAutomated)) {
     checks.push(await runDocumentCheck(step, vars, { service, environment }));
+    // The Web UI's "current details": each check as it is answered.
+    setCurrentDetails(
+      [
+        `**${doc.title}**: maintenance pass`,
+        '',
+        ...checks.map((c) => `- ${MARK[c.outcome]} ${c.title}: ${c.summary}`),
+      ].join('\n'),
+    );
+  }
   const failed = checks.filter(failing);
   const skipped = checks.filter((c) => c.outcome === 'not_configured').length;
   const summary = failed.length

@@ -247,6 +247,15 @@ describe('scheduled maintenance', () => {
     opened.add(outcome.incident.workflowId);
     const state = await h.incidents.state(outcome.incident.workflowId);
     assert.equal(state.runbook, 'database-maintenance');
+    // The Web UI's current details list the checks with their verdicts.
+    const { rows } = await h.pool.query<{ workflow_id: string }>(
+      "SELECT workflow_id FROM maintenance_runs WHERE runbook = 'database-maintenance' ORDER BY started_at DESC LIMIT 1",
+    );
+    const metadata = await h.client.workflow
+      .getHandle(rows[0].workflow_id)
+      .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(metadata.currentDetails ?? '', /- \[ \] Check index health.*: 1 \(expected = 0: NOT as expected\)/);
+    assert.match(metadata.currentDetails ?? '', /- \[x\] Find the longest open transaction/);
     assert.equal(state.severity, 'P3');
   });
 });
