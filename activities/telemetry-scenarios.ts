@@ -5,17 +5,10 @@
 // day's batch at a time. Drills' synthetic incidents, `npm run seed:telemetry` and the tests and
 // benchmarks all write it through here.
 import type { Pool, PoolClient } from 'pg';
+import { COST_CAUSES } from '../workflows/runbooks/cost-spike.diagnose';
 
-export const SCENARIOS = [
-  'no_spike',
-  'traffic_increase',
-  'bot_or_abuse',
-  'hidden_recompute',
-  'context_bloat',
-  'output_growth',
-  'feature_regression',
-  'tool_retry_storm',
-] as const;
+/** One scenario per cause the cost-spike runbook diagnoses, and one with no spike at all. */
+export const SCENARIOS = ['no_spike', ...COST_CAUSES] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface GenerateOptions {
