@@ -22,6 +22,18 @@ export function requireEnv(name: string): string {
   return value;
 }
 
+/** The activities' dependencies on the test's Postgres: the store's pool, and the telemetry's (the same unless given). */
+export function testDeps(config: Config, pool: Pool, env: NodeJS.ProcessEnv, telemetry: Pool = pool): Deps {
+  return {
+    config,
+    store: IncidentStore.create(pool),
+    telemetry,
+    drillTelemetry: drillPools(telemetry),
+    env,
+    slack: slackClient(env),
+  };
+}
+
 export interface Harness {
   taskQueue: string;
   config: Config;
@@ -58,14 +70,7 @@ export async function createHarness(
     ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
     : pool;
   telemetry.on('error', () => undefined);
-  const deps: Deps = {
-    config,
-    store,
-    telemetry,
-    drillTelemetry: drillPools(telemetry),
-    env: workerEnv,
-    slack: slackClient(workerEnv),
-  };
+  const deps = testDeps(config, pool, workerEnv, telemetry);
   const workers: RunningWorker[] = [];
   let nativeConnection: NativeConnection | undefined;
   return {

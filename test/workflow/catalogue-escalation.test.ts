@@ -8,15 +8,12 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
-import { IncidentStore } from '../../activities/db/incident-store';
-import { drillPools } from '../../activities/db/pools';
 import { Incidents } from '../../client/incidents';
 import { ensureSearchAttributes } from '../../client/search-attributes';
 import { testServerExecutable } from '../../dev/temporal-binaries';
 import { buildWorker } from '../../worker/build';
-import { slackClient } from '../../worker/deps';
 import { stateQuery } from '../../workflows/definitions';
-import { eventually, requireEnv } from '../support/harness';
+import { eventually, requireEnv, testDeps } from '../support/harness';
 import { SmtpStandIn } from '../support/smtp-standin';
 import { SlackStandIn } from '../support/standins';
 
@@ -62,14 +59,7 @@ describe('catalogue escalation timers on the time-skipping server', () => {
     };
     const taskQueue = `esc-${randomUUID().slice(0, 8)}`;
     const worker = await buildWorker(
-      {
-        config,
-        store: IncidentStore.create(pool),
-        telemetry: pool,
-        drillTelemetry: drillPools(pool),
-        env: workerEnv,
-        slack: slackClient(workerEnv),
-      },
+      testDeps(config, pool, workerEnv),
       env.nativeConnection,
       env.namespace ?? 'default',
       { taskQueue },

@@ -10,14 +10,12 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
 import { IncidentStore } from '../../activities/db/incident-store';
-import { drillPools } from '../../activities/db/pools';
 import { Incidents } from '../../client/incidents';
-import { slackClient } from '../../worker/deps';
 import { buildWorker } from '../../worker/build';
 import { testServerExecutable } from '../../dev/temporal-binaries';
 import { stateQuery, type IncidentState } from '../../workflows/definitions';
 import { ensureSearchAttributes } from '../../client/search-attributes';
-import { eventually, requireEnv } from '../support/harness';
+import { eventually, requireEnv, testDeps } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -45,14 +43,7 @@ describe('document defaults on the time-skipping server', { skip: needs(PROMETHE
     const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
     const workerEnv = { PATH: process.env.PATH, ...world.env() };
     const worker = await buildWorker(
-      {
-        config,
-        store,
-        telemetry: pool,
-        drillTelemetry: drillPools(pool),
-        env: workerEnv,
-        slack: slackClient(workerEnv),
-      },
+      testDeps(config, pool, workerEnv),
       env.nativeConnection,
       env.namespace ?? 'default',
       { taskQueue },
