@@ -246,9 +246,13 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const pagesBefore = world.pagerduty.events.length;
     const handle = await open(env, { approvalDeadline: '2s' });
     await waitingOn(handle, 'rollback-deploy');
-    const escalated = await eventually('two escalations', async () => {
+    // The state counts an escalation as its page goes out: wait for the pages to land too.
+    const escalated = await eventually('two escalations, both paged', async () => {
       const s = await state(handle);
-      return s.pendingApprovals[0]?.escalations >= 2 ? s : undefined;
+      const paged =
+        world.pagerduty.events.length - pagesBefore >= 2 &&
+        world.slack.in('#incident-secondary').some((t) => t.includes(handle.workflowId));
+      return s.pendingApprovals[0]?.escalations >= 2 && paged ? s : undefined;
     });
     assert.equal(escalated.status, 'awaiting_approval', 'still waiting after escalating');
     const pages = world.pagerduty.events.slice(pagesBefore);
