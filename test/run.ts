@@ -13,6 +13,9 @@ import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 const log = (line: string) => console.log(`[test] ${line}`);
 
+/** The whole suite takes under 10 minutes; far past that, something hangs. */
+const SUITE_LIMIT_MINUTES = Number(process.env.TEST_SUITE_LIMIT_MINUTES ?? 30);
+
 function testFiles(dir: string): string[] {
   return readdirSync(dir)
     .flatMap((name) => {
@@ -58,9 +61,28 @@ async function main(): Promise<number> {
       process.execPath,
       // A hung test fails after 5 minutes instead of holding CI.
       ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
-      { env, stdio: 'inherit', cwd: PROJECT_ROOT },
+      // Its own process group: the watchdog below can end it with everything the tests started.
+      { env, stdio: 'inherit', cwd: PROJECT_ROOT, detached: true },
     );
-    return await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+    // Ctrl-C and CI's stop reach the tests' own group as they would have without it.
+    const group = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        child.kill(signal);
+      }
+    };
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => group(signal));
+    // A test file whose cleanup hangs keeps the runner alive past its test timeout: end the suite.
+    const watchdog = setTimeout(() => {
+      log(`the suite ran past ${SUITE_LIMIT_MINUTES} minutes: stopping it`);
+      group('SIGKILL');
+    }, SUITE_LIMIT_MINUTES * 60_000);
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    clearTimeout(watchdog);
+    // Whatever the tests started and left behind (a worker process, a daemon) goes with them.
+    group('SIGKILL');
+    return code;
   } finally {
     await temporal.env.teardown().catch(() => undefined);
     await db?.stop().catch(() => undefined);

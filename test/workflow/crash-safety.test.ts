@@ -42,12 +42,15 @@ class WorkerProcess {
     return exited;
   }
 
+  /** SIGTERM, and SIGKILL if the worker is still draining an activity 15 s later: cleanup never hangs. */
   async stop(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((r) => this.child!.once('exit', r));
-      this.child.kill('SIGTERM');
-      await exited;
-    }
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 
@@ -245,17 +248,21 @@ describe('crash safety of the cost cap', () => {
 
     // Someone holds the flag row: the approved update waits on the lock while the worker dies.
     const holder = await db.pool.connect();
-    await holder.query("BEGIN; SELECT * FROM feature_flags WHERE feature = 'chat' FOR UPDATE");
-    await h.incidents.decide(handle.workflowId, { step: 'enable-cost-cap', decision: 'approve', by: 'alice' });
-    await eventually('the cost-cap update to wait on the lock', async () => {
-      const { rowCount } = await db!.pool.query(
-        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE feature_flags%'",
-      );
-      return rowCount ? true : undefined;
-    });
-    await worker.kill();
-    await holder.query('COMMIT');
-    holder.release();
+    try {
+      await holder.query("BEGIN; SELECT * FROM feature_flags WHERE feature = 'chat' FOR UPDATE");
+      await h.incidents.decide(handle.workflowId, { step: 'enable-cost-cap', decision: 'approve', by: 'alice' });
+      await eventually('the cost-cap update to wait on the lock', async () => {
+        const { rowCount } = await db!.pool.query(
+          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE feature_flags%'",
+        );
+        return rowCount ? true : undefined;
+      });
+      await worker.kill();
+    } finally {
+      // Released whatever happened: a lock left held would block every cleanup after it.
+      await holder.query('COMMIT');
+      holder.release();
+    }
     // The dead worker's statement still lands once the lock is free.
     await eventually('the orphaned update to land', async () => ((await changes()) === 1 ? true : undefined), 10_000);
 
