@@ -4,10 +4,10 @@
 // runbook, or tells the one already open, so a problem found every night is one incident.
 import { ApplicationFailure, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { AlertEvent, MaintenanceRunbook } from './definitions';
+import type { MaintenanceRunbook } from './definitions';
 import type { GuidedParams } from './runbooks/guided.params';
 import { isAutomated, runDocumentCheck, type CheckResult } from './toolkit/document-checks';
-import { openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
+import { checkAlert, openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
 
 const act = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 5 } });
 
@@ -71,14 +71,16 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
 
   let incident: OpenedIncident | undefined;
   if (failed.length) {
-    const alert: AlertEvent = {
-      key: `maintenance:${runbook}/${service}/${environment}`,
-      status: 'firing',
-      alertname: 'MaintenanceCheckFailed',
-      labels: { alertname: 'MaintenanceCheckFailed', runbook, service, environment },
-      annotations: { summary: summary.slice(0, 1000) },
-      startsAt: startedAt,
-    };
+    const alert = checkAlert(
+      'MaintenanceCheckFailed',
+      `maintenance:${runbook}/${service}/${environment}`,
+      {
+        runbook,
+        service,
+        environment,
+      },
+      summary,
+    );
     incident = await openOrJoinIncident({ ...runInput, alert });
   }
   const info = workflowInfo();

@@ -3,11 +3,10 @@
 // same service and environment hears about it as a re-fired alert: never a second incident.
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { AlertEvent } from './definitions';
 import { classify } from './runbooks/llm-provider-incident.classify';
 import type { LlmProviderParams } from './runbooks/llm-provider-incident.params';
 import { toMs } from './toolkit/duration';
-import { openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
+import { checkAlert, openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
 
 const act = proxyActivities<Activities>({ startToCloseTimeout: '2m', retry: { maximumAttempts: 2 } });
 
@@ -24,14 +23,7 @@ export interface ProbeOutcome {
 
 export async function providerProbe({ service, environment }: ProbeInput): Promise<ProbeOutcome> {
   const key = `probe-${service}-${environment}`;
-  const alert: AlertEvent = {
-    key: `probe:${service}/${environment}`,
-    status: 'firing',
-    alertname: 'LLMProviderProbeFailed',
-    labels: { alertname: 'LLMProviderProbeFailed', service, environment },
-    annotations: {},
-    startsAt: new Date().toISOString(),
-  };
+  const alert = checkAlert('LLMProviderProbeFailed', `probe:${service}/${environment}`, { service, environment });
   const req = {
     runbook: 'llm-provider-incident' as const,
     service,

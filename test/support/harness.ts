@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client, Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
@@ -31,6 +32,32 @@ export function testDeps(config: Config, pool: Pool, env: NodeJS.ProcessEnv, tel
     drillTelemetry: drillPools(telemetry),
     env,
     slack: slackClient(env),
+  };
+}
+
+/** A worker on a time-skipping test server's queue of its own, with the client side to start incidents. */
+export async function startTestServerWorker(
+  env: TestWorkflowEnvironment,
+  config: Config,
+  pool: Pool,
+  workerEnv: NodeJS.ProcessEnv,
+): Promise<{ incidents: Incidents; stop(): Promise<void> }> {
+  const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
+  const worker = await buildWorker(
+    testDeps(config, pool, workerEnv),
+    env.nativeConnection,
+    env.namespace ?? 'default',
+    {
+      taskQueue,
+    },
+  );
+  const running = worker.run();
+  return {
+    incidents: Incidents.create(env.client as Client, config, taskQueue),
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
   };
 }
 

@@ -2,18 +2,14 @@
 // server: security-incidents left open mails the security team after 5 minutes (through a local
 // SMTP relay), tells on-call after 15 and management after an hour.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
-import { Incidents } from '../../client/incidents';
 import { ensureSearchAttributes } from '../../client/search-attributes';
 import { testServerExecutable } from '../../dev/temporal-binaries';
-import { buildWorker } from '../../worker/build';
 import { stateQuery } from '../../workflows/definitions';
-import { eventually, requireEnv, testDeps } from '../support/harness';
+import { eventually, requireEnv, startTestServerWorker } from '../support/harness';
 import { SmtpStandIn } from '../support/smtp-standin';
 import { SlackStandIn } from '../support/standins';
 
@@ -57,16 +53,8 @@ describe('catalogue escalation timers on the time-skipping server', () => {
       SLACK_BOT_TOKEN: slack.token,
       SLACK_API_URL: `${slack.url}/api`,
     };
-    const taskQueue = `esc-${randomUUID().slice(0, 8)}`;
-    const worker = await buildWorker(
-      testDeps(config, pool, workerEnv),
-      env.nativeConnection,
-      env.namespace ?? 'default',
-      { taskQueue },
-    );
-    const running = worker.run();
+    const { incidents, stop } = await startTestServerWorker(env, config, pool, workerEnv);
     try {
-      const incidents = Incidents.create(env.client as Client, config, taskQueue);
       const started = await incidents.start({
         runbook: 'security-incidents',
         service: 'api',
@@ -98,8 +86,7 @@ describe('catalogue escalation timers on the time-skipping server', () => {
       assert.equal(smtp.mails.length, 1, 'each rule fires once');
       await handle.cancel();
     } finally {
-      worker.shutdown();
-      await running;
+      await stop();
     }
   });
 });

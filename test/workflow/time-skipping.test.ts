@@ -5,17 +5,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { parseConfig } from '../../config/load';
 import { IncidentStore } from '../../activities/db/incident-store';
 import { Incidents } from '../../client/incidents';
-import { buildWorker } from '../../worker/build';
 import { testServerExecutable } from '../../dev/temporal-binaries';
 import { stateQuery, type IncidentState } from '../../workflows/definitions';
 import { ensureSearchAttributes } from '../../client/search-attributes';
-import { eventually, requireEnv, testDeps } from '../support/harness';
+import { eventually, requireEnv, startTestServerWorker } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -40,20 +38,9 @@ describe('document defaults on the time-skipping server', { skip: needs(PROMETHE
     await ensureSearchAttributes(env.connection, env.namespace ?? 'default');
     // The document's own values: no runbook parameter overrides at all.
     const config = parseConfig({ ...world.config(), runbooks: {} }, 'test config', world.env());
-    const taskQueue = `ts-${randomUUID().slice(0, 8)}`;
-    const workerEnv = { PATH: process.env.PATH, ...world.env() };
-    const worker = await buildWorker(
-      testDeps(config, pool, workerEnv),
-      env.nativeConnection,
-      env.namespace ?? 'default',
-      { taskQueue },
-    );
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-    };
-    incidents = Incidents.create(env.client as Client, config, taskQueue);
+    const worker = await startTestServerWorker(env, config, pool, { PATH: process.env.PATH, ...world.env() });
+    stopWorker = worker.stop;
+    incidents = worker.incidents;
   });
 
   afterEach(async () => {

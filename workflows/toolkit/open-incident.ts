@@ -17,6 +17,23 @@ export interface OpenedIncident {
   outcome: 'started' | 'joined';
 }
 
+/** The alert a scheduled check raises: firing now, keyed so each failure of the same check matches. */
+export function checkAlert(
+  alertname: string,
+  key: string,
+  labels: Record<string, string>,
+  summary?: string,
+): AlertEvent {
+  return {
+    key,
+    status: 'firing',
+    alertname,
+    labels: { alertname, ...labels },
+    annotations: summary === undefined ? {} : { summary: summary.slice(0, 1000) },
+    startsAt: new Date().toISOString(),
+  };
+}
+
 export async function openOrJoinIncident(input: RunbookInput & { alert: AlertEvent }): Promise<OpenedIncident> {
   const workflowId = incidentWorkflowId(input.runbook, input.incidentKey);
   try {
