@@ -120,28 +120,22 @@ export class IncidentStore {
           incident.resolution,
         ],
       );
-      for (const [position, st] of (incident.steps ?? []).entries()) {
+      // Every step in one statement: the store is written on each timeline batch.
+      if (incident.steps?.length)
         await client.query(
           `INSERT INTO incident_steps (workflow_id, run_id, position, step, section, title, kind, status, started_at, finished_at, note, over_budget)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-           ON CONFLICT (workflow_id, run_id, step) DO UPDATE SET status = $8, started_at = $9, finished_at = $10,
-             note = $11, over_budget = $12`,
+           SELECT $1, $2, s.position, s.id, s.section, s.title, s.kind, s.status, s."startedAt", s."finishedAt", s.note,
+                  coalesce(s."overBudget", false)
+           FROM jsonb_to_recordset($3::jsonb) AS s(position int, id text, section text, title text, kind text, status text,
+                "startedAt" timestamptz, "finishedAt" timestamptz, note text, "overBudget" boolean)
+           ON CONFLICT (workflow_id, run_id, step) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+             finished_at = EXCLUDED.finished_at, note = EXCLUDED.note, over_budget = EXCLUDED.over_budget`,
           [
             incident.workflowId,
             incident.runId,
-            position,
-            st.id,
-            st.section,
-            st.title,
-            st.kind,
-            st.status,
-            st.startedAt ?? null,
-            st.finishedAt ?? null,
-            st.note ?? null,
-            st.overBudget === true,
+            JSON.stringify(incident.steps.map((st, position) => ({ ...st, position }))),
           ],
         );
-      }
       for (const e of events) {
         await client.query(
           `INSERT INTO incident_events (workflow_id, run_id, seq, at, kind, step, message, data)
