@@ -59,6 +59,7 @@ export const INCIDENT_STATUSES = [
   'validating',
   'follow_up',
   'resolved',
+  'unresolved',
   'escalated',
   'failed',
   'cancelled',
@@ -97,7 +98,26 @@ export interface AlertEvent {
 }
 
 export type StepKind = 'auto' | 'approval' | 'manual';
-export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'skipped' | 'failed';
+/**
+ * A step's outcome. Only `done` means the step did what it says, with data to show for it;
+ * `unavailable` is a step whose source could not be read (not configured, unreachable, an error).
+ */
+export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'skipped' | 'unavailable' | 'failed';
+
+/** A responder's decision on a step, as the record shows it. */
+export interface StepDecision {
+  decision: DecisionKind;
+  by: string;
+  at: string;
+  comment?: string;
+  /** True only when the gateway authenticated the decider (a responder token). */
+  authenticated: boolean;
+}
+
+/** One line per decision, the same in the CLI, the Web UI and the docs. */
+export function describeDecision(d: StepDecision): string {
+  return `${d.by}${d.authenticated ? '' : ' (unauthenticated)'} ${d.decision} at ${d.at}${d.comment ? `: "${d.comment}"` : ''}`;
+}
 
 export interface StepState {
   id: string;
@@ -112,6 +132,8 @@ export interface StepState {
   budget?: string;
   /** Set once the step ran past its budget. */
   overBudget?: boolean;
+  /** Who decided what on this step, in order. */
+  decisions?: StepDecision[];
 }
 
 export interface PendingApproval {
@@ -143,6 +165,8 @@ export interface Cause {
 export interface Diagnosis {
   primary: string;
   causes: Cause[];
+  /** The sources the diagnosis read, and those it could not read with the reason. */
+  sources?: { read: string[]; unread: { source: string; reason: string }[] };
 }
 
 export interface MitigationState {

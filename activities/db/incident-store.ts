@@ -1,6 +1,7 @@
 // The incident store: incidents, their timeline, decisions, alert receipts, change events and
 // follow-ups. Raw SQL with bound parameters; the workflow is the source of truth for live state.
 import type { Pool } from 'pg';
+import type { StepDecision } from '../../workflows/definitions';
 
 export const CHANGE_KINDS = ['deploy', 'config', 'secret', 'migration', 'flag'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -30,6 +31,7 @@ export interface StepRecord {
   finishedAt?: string;
   note?: string;
   overBudget?: boolean;
+  decisions?: StepDecision[];
 }
 
 export interface MaintenanceRun {
@@ -123,13 +125,14 @@ export class IncidentStore {
       // Every step in one statement: the store is written on each timeline batch.
       if (incident.steps?.length)
         await client.query(
-          `INSERT INTO incident_steps (workflow_id, run_id, position, step, section, title, kind, status, started_at, finished_at, note, over_budget)
+          `INSERT INTO incident_steps (workflow_id, run_id, position, step, section, title, kind, status, started_at, finished_at, note, over_budget, decisions)
            SELECT $1, $2, s.position, s.id, s.section, s.title, s.kind, s.status, s."startedAt", s."finishedAt", s.note,
-                  coalesce(s."overBudget", false)
+                  coalesce(s."overBudget", false), coalesce(s.decisions, '[]'::jsonb)
            FROM jsonb_to_recordset($3::jsonb) AS s(position int, id text, section text, title text, kind text, status text,
-                "startedAt" timestamptz, "finishedAt" timestamptz, note text, "overBudget" boolean)
+                "startedAt" timestamptz, "finishedAt" timestamptz, note text, "overBudget" boolean, decisions jsonb)
            ON CONFLICT (workflow_id, run_id, step) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
-             finished_at = EXCLUDED.finished_at, note = EXCLUDED.note, over_budget = EXCLUDED.over_budget`,
+             finished_at = EXCLUDED.finished_at, note = EXCLUDED.note, over_budget = EXCLUDED.over_budget,
+             decisions = EXCLUDED.decisions`,
           [
             incident.workflowId,
             incident.runId,
@@ -167,7 +170,8 @@ export class IncidentStore {
               d.step ?? '',
               d.decision ?? '',
               d.by ?? '',
-              d.authenticated !== false,
+              // Only a decision the gateway authenticated says so; a missing flag is not authentication.
+              d.authenticated === true,
               d.comment ?? null,
               e.kind === 'decision' ? 'accepted' : 'refused',
               e.kind === 'decision' ? null : e.message,
@@ -266,8 +270,9 @@ export class IncidentStore {
       finished_at: Date | null;
       duration_ms: string | null;
       note: string | null;
+      decisions: StepDecision[];
     }>(
-      `SELECT step, section, title, kind, status, started_at, finished_at, duration_ms, note FROM incident_steps
+      `SELECT step, section, title, kind, status, started_at, finished_at, duration_ms, note, decisions FROM incident_steps
        WHERE workflow_id = $1 ORDER BY run_id, position`,
       [workflowId],
     );
@@ -280,6 +285,7 @@ export class IncidentStore {
       startedAt: r.started_at?.toISOString(),
       finishedAt: r.finished_at?.toISOString(),
       note: r.note ?? undefined,
+      decisions: r.decisions,
       durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
     }));
   }

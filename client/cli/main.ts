@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load';
 import { parseParamArgs } from '../../config/params';
 import {
   DECISIONS,
+  describeDecision,
   MAINTENANCE_RUNBOOKS,
   RUNBOOK_IDS,
   TASK_QUEUE,
@@ -80,7 +81,15 @@ function renderState(s: IncidentState): string {
       `  WAITING: ${p.step} — ${p.title} [${p.decisions.join('/')}] by ${p.roles.join(' or ')}, deadline ${p.deadline}`,
     );
   }
-  for (const step of s.steps) lines.push(`  ${step.status.padEnd(8)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
+  if (s.diagnosis?.sources) {
+    const { read, unread } = s.diagnosis.sources;
+    lines.push(`  sources read: ${read.join(', ') || 'none'}`);
+    for (const u of unread) lines.push(`  source NOT read: ${u.source}: ${u.reason}`);
+  }
+  for (const step of s.steps) {
+    lines.push(`  ${step.status.padEnd(11)} ${step.id}${step.note ? `: ${step.note}` : ''}`);
+    for (const d of step.decisions ?? []) lines.push(`  ${''.padEnd(11)}   ${describeDecision(d)}`);
+  }
   for (const m of s.mitigations) lines.push(`  mitigation ${m.step}: ${m.status}${m.detail ? ` (${m.detail})` : ''}`);
   return lines.join('\n');
 }

@@ -29,7 +29,10 @@ import {
   type MitigationState,
   type PendingApproval,
   type RunbookInput,
+  describeDecision,
+  type StepDecision,
   type StepKind,
+  type StepStatus,
 } from '../definitions';
 import { formatMs } from './duration';
 
@@ -250,6 +253,17 @@ export class Runbook {
   }
 
   /**
+   * The step could not do what it says: its source is not configured, unreachable or answered an
+   * error. Never shown as done; the note names the source and why.
+   */
+  unavailable(id: string, note: string): void {
+    const step = this.stepState(id);
+    step.status = 'unavailable';
+    step.note = note;
+    this.refresh();
+  }
+
+  /**
    * Waits for a responder's decision on a step. Past the deadline it escalates and keeps waiting,
    * escalating again each further deadline. Returns undefined when withdrawn.
    */
@@ -264,7 +278,9 @@ export class Runbook {
       if (id === MANUAL_MITIGATION) throw new DrillReached(id);
       const decision = (['acknowledge', 'reject', 'skip'] as const).find((d) => decisions.includes(d)) ?? decisions[0];
       this.record('drill_answer', `${def.title}: answered "${decision}" by the drill`, undefined, id);
-      return { step: id, decision, by: 'drill' };
+      const answer: DecisionInput = { step: id, decision, by: 'drill', authenticated: false };
+      this.decided(answer);
+      return answer;
     }
     const now = Date.now();
     const pending: PendingApproval = {
@@ -305,7 +321,10 @@ export class Runbook {
       }
     } finally {
       this.waiters.delete(id);
-      step.status = stepStatus;
+      // A gate inside a running step hands the outcome back to that step; a gate that is the
+      // step itself ends it with the decision.
+      step.status = stepStatus === 'running' || !waiter.decided ? stepStatus : DECIDED[waiter.decided.decision];
+      if (step.status !== stepStatus) step.finishedAt = new Date().toISOString();
       this.state.pendingApprovals = this.state.pendingApprovals.filter((p) => p.step !== id);
       if (this.state.pendingApprovals.length === 0 && this.state.status === 'awaiting_approval') {
         this.setStatus(previous);
@@ -420,18 +439,36 @@ export class Runbook {
     }
   }
 
-  private accept(d: DecisionInput): DecisionResult {
-    const waiter = this.waiters.get(d.step);
-    if (!waiter) throw ApplicationFailure.create({ type: 'NotPending', message: `step "${d.step}" is not pending` });
+  private accept(input: DecisionInput): DecisionResult {
+    const waiter = this.waiters.get(input.step);
+    if (!waiter) throw ApplicationFailure.create({ type: 'NotPending', message: `step "${input.step}" is not pending` });
+    // Authenticated only when the gateway says it checked a responder's token: never by default.
+    const d: DecisionInput = { ...input, authenticated: input.authenticated === true };
     waiter.decided = d;
-    const auth = d.authenticated === false ? ' (unauthenticated)' : '';
+    const at = this.decided(d);
+    const auth = d.authenticated ? '' : ' (unauthenticated)';
     this.record(
       'decision',
       `${d.by}${auth} chose ${d.decision} for ${d.step}${d.comment ? `: ${d.comment}` : ''}`,
       d,
       d.step,
     );
-    return { step: d.step, decision: d.decision, by: d.by, acceptedAt: new Date().toISOString() };
+    return { step: d.step, decision: d.decision, by: d.by, acceptedAt: at };
+  }
+
+  /** The decision joins its step's record: who, what, when, the comment, authenticated or not. */
+  private decided(d: DecisionInput): string {
+    const at = new Date().toISOString();
+    const entry: StepDecision = {
+      decision: d.decision,
+      by: d.by,
+      at,
+      authenticated: d.authenticated === true,
+      ...(d.comment ? { comment: d.comment } : {}),
+    };
+    const step = this.stepState(d.step);
+    step.decisions = [...(step.decisions ?? []), entry];
+    return at;
   }
 
   private onAlert(alert: AlertEvent): void {
@@ -484,14 +521,26 @@ export class Runbook {
   }
 }
 
-const MARK: Record<string, string> = {
-  pending: '[ ]',
-  running: '[ ] ▶',
-  waiting: '[ ] ⏳',
-  done: '[x]',
-  skipped: '[x] ~',
-  failed: '[ ] ✗',
+/** The step a decision ends, when the gate is the step itself (a manual step, a page). */
+const DECIDED: Record<DecisionKind, StepStatus> = {
+  approve: 'done',
+  done: 'done',
+  acknowledge: 'done',
+  reject: 'skipped',
+  skip: 'skipped',
 };
+
+/** Only `done` is ticked: a skipped, unavailable or failed step says so in words. */
+const MARK: Record<StepStatus, string> = {
+  pending: '[ ]',
+  running: '[ ] ▶ running',
+  waiting: '[ ] ⏳ waiting',
+  done: '[x]',
+  skipped: '[ ] skipped:',
+  unavailable: '[ ] ⚠ unavailable:',
+  failed: '[ ] ✗ failed:',
+};
+
 
 /** Titles and notes are text, not Markdown: `OTEL_EXPORTER_OTLP_*` must not turn italic. */
 function escapeMarkdown(text: string): string {
@@ -517,6 +566,7 @@ export function renderChecklist(state: IncidentState): string {
     }
     const late = s.overBudget ? ` ⏰ over its ${s.budget} budget` : '';
     lines.push(`- ${MARK[s.status]} ${escapeMarkdown(s.title)}${late}${s.note ? ` — ${escapeMarkdown(s.note)}` : ''}`);
+    for (const d of s.decisions ?? []) lines.push(`  - ${escapeMarkdown(describeDecision(d))}`);
   }
   return lines.join('\n');
 }
