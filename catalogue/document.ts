@@ -16,6 +16,24 @@
 // is manual: a responder marks it done or skip. Prevention items become follow-ups; Escalation
 // items read `- After 15m: <notification target>`. A document that breaks these rules is refused
 // with the line and the reason.
+//
+// Expected outputs: `< 90`, `>= 1`, `= 0`, `!= 0` compare numbers, and a bare number (`200`) is `=`
+// that number; empty or non-numeric output never meets them (an empty SQL or PromQL result is no
+// data, not 0). Any other expectation is text the output must contain; empty output meets nothing.
+//
+// Resolved means confirmed. The runbook ends resolved only when its confirming checks are as
+// expected (and a responder closes it with the root cause). A check or diagnostic with an expected
+// output is marked confirming by a line `Confirms resolution` under its item:
+//
+//   2. Confirm the health endpoint answers again
+//      ```check http
+//      GET {apiUrl}/healthz
+//      ```
+//      Expected output: `200`
+//      Confirms resolution
+//
+// With no item marked, the confirming checks are the automated steps of the last step section
+// (usually Resolution Steps); with none there either, nothing confirms it and a responder decides.
 import { RUNBOOK_IDS, type RunbookId } from '../workflows/definitions';
 import { toMs } from '../workflows/toolkit/duration';
 
@@ -58,6 +76,8 @@ export interface DocumentStep {
   runbook?: RunbookId;
   /** The document's expected output: `200`, `0`, `< 90`, `>= 1`, or text the output must contain. */
   expect?: string;
+  /** Marked `Confirms resolution`: its outcome is what the incident's resolution stands on. */
+  confirms?: boolean;
   line: number;
 }
 
@@ -111,6 +131,8 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
   const seen: string[] = [];
   let section = '';
   let current: DocumentStep | undefined;
+  // `Confirms resolution` lines, checked once their items are complete (the block may follow).
+  const confirmLines = new Map<DocumentStep, number>();
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (/^# /.test(line)) {
@@ -154,7 +176,7 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
       if (item) {
         const title = item[2].trim();
         let id = slug(title) || `step-${doc.steps.length + 1}`;
-        while (doc.steps.some((s) => s.id === id)) id = `${id}-${doc.steps.length + 1}`;
+        while (id === CLOSE_STEP || doc.steps.some((s) => s.id === id)) id = `${id}-${doc.steps.length + 1}`;
         current = { id, section, title, kind: 'manual', line: i + 1 };
         doc.steps.push(current);
         continue;
@@ -180,6 +202,7 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
         } else if (info[0] === 'action') {
           if (!/^[a-z0-9-]+$/.test(text)) fail(i + 1, 'an action block names one configured action');
           if (doc.steps.some((s) => s.id === text)) fail(i + 1, `action "${text}" appears twice`);
+          if (text === CLOSE_STEP) fail(i + 1, `"${CLOSE_STEP}" is the guided runbook's own step, not an action`);
           // The step is named after its action: approvals and the action's config share the name.
           current!.kind = 'action';
           current!.action = text;
@@ -207,7 +230,16 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
         if (!current) fail(i, 'an expected output outside a numbered step');
         current!.expect = expect[1];
       }
+      if (/^\s+Confirms resolution\.?\s*$/.test(line)) {
+        if (!current) fail(i, '"Confirms resolution" outside a numbered step');
+        current!.confirms = true;
+        confirmLines.set(current!, i);
+      }
     }
+  }
+  for (const [step, i] of confirmLines) {
+    if ((step.kind !== 'check' && step.kind !== 'diagnostic') || step.expect === undefined)
+      fail(i, 'only a check or diagnostic with an expected output confirms resolution');
   }
   if (!doc.title) fail(0, 'the document has no "# Title"');
   if (seen.length !== TEMPLATE_SECTIONS.length)
@@ -217,15 +249,50 @@ export function parseDocument(markdown: string, source = 'document'): RunbookDoc
   return doc;
 }
 
-/** Compares a check's output with the document's expectation: `< 90`, `= 0`, `200`, or contained text. */
+/** The steps reserved for the guided runbook itself; a document's step never takes these ids. */
+export const CLOSE_STEP = 'close-incident';
+
+/**
+ * The checks whose outcome confirms the resolution: those marked `Confirms resolution`, else the
+ * automated steps of the document's last step section. Empty: nothing in the document confirms it.
+ */
+export function confirmingSteps(doc: RunbookDocument): DocumentStep[] {
+  const marked = doc.steps.filter((s) => s.confirms);
+  if (marked.length) return marked;
+  const last = doc.steps[doc.steps.length - 1]?.section;
+  return doc.steps.filter((s) => s.section === last && (s.kind === 'check' || s.kind === 'diagnostic'));
+}
+
+/** A number as a check answers it: digits, not `''`, `0x10`, `Infinity` or `12 rows`. */
+const NUMBER = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+
+/**
+ * Compares a check's output with the document's expectation: `< 90`, `= 0`, `200` (a number: `=`),
+ * or contained text. Empty or non-numeric output never meets a numeric expectation: no data is not 0.
+ */
 export function meetsExpectation(output: string, expect: string): boolean {
-  const cmp = /^(<=|>=|<|>|=|!=)\s*(-?\d+(\.\d+)?)$/.exec(expect.trim());
-  const value = Number(output.trim());
-  if (cmp && Number.isFinite(value)) {
+  const out = output.trim();
+  const want = expect.trim();
+  if (out === '' || want === '') return false;
+  const cmp = /^(<=|>=|<|>|=|!=)\s*(-?\d+(\.\d+)?)$/.exec(want) ?? /^()(-?\d+(\.\d+)?)$/.exec(want);
+  if (cmp) {
+    if (!NUMBER.test(out)) return false;
+    const value = Number(out);
     const n = Number(cmp[2]);
-    return { '<': value < n, '>': value > n, '<=': value <= n, '>=': value >= n, '=': value === n, '!=': value !== n }[
-      cmp[1] as '<'
-    ];
+    switch (cmp[1]) {
+      case '<':
+        return value < n;
+      case '>':
+        return value > n;
+      case '<=':
+        return value <= n;
+      case '>=':
+        return value >= n;
+      case '!=':
+        return value !== n;
+      default:
+        return value === n;
+    }
   }
-  return output.trim() === expect.trim() || output.includes(expect.trim());
+  return out === want || out.includes(want);
 }

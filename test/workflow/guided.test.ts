@@ -1,16 +1,50 @@
 // A catalogue runbook run from its document on the local Temporal server: manual steps decided
 // through the update, checks really run (HTTP against a local service, SQL against Postgres), the
-// action approved and run once, the steps taken recorded with the incident.
+// action approved and run once, the steps taken recorded with the incident. It ends resolved only
+// when its confirming checks passed and a responder closed it with the root cause; otherwise it is
+// unresolved until a responder decides.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { parseDocument } from '../../catalogue/document';
 import { loadDocument } from '../../catalogue/load';
-import { stateQuery, type IncidentState } from '../../workflows/definitions';
+import {
+  incidentSearchAttributes,
+  incidentWorkflowId,
+  stateQuery,
+  type IncidentState,
+  type RunbookResult,
+} from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { SlackStandIn } from '../support/standins';
 import { World } from '../support/scenario';
+
+const CLOSE = 'close-incident';
+
+/** A document in the catalogue's template around the given step sections. */
+const documentWith = (steps: string) => `# Test Runbook
+
+## Overview
+
+A document written for this test.
+
+## Symptoms
+
+- Something is wrong
+
+${steps}
+
+## Prevention
+
+## Escalation
+
+- After 15m: oncall
+`;
 
 describe('service-down, run from catalogue/runbooks/service-down.md', () => {
   const slack = new SlackStandIn();
@@ -23,11 +57,17 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     res.end(healthy ? 'ok' : 'down');
   });
   const restart = world.marker('restart-api');
+  let closedUrl = '';
 
   before(async () => {
     await slack.listen();
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
     const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    // A port nothing listens on: taken, then given back.
+    const gone = http.createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+    closedUrl = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    await new Promise((r) => gone.close(r));
     h = await createHarness(
       'guided',
       {
@@ -51,6 +91,39 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     await new Promise((r) => api.close(r));
     rmSync(world.dir, { recursive: true, force: true });
   });
+
+  /** Runs a document of the test's own as the guided runbook (service-down's policy and config). */
+  async function startDocument(markdown: string, vars: Record<string, string>) {
+    const key = `doc-${randomUUID().slice(0, 8)}`;
+    const input = h.incidents.buildInput(
+      { runbook: 'service-down', service: 'api', environment: 'prod', source: 'manual', startedBy: 'test' },
+      key,
+    );
+    input.document = parseDocument(markdown, 'test.md');
+    input.params = { ...input.params, vars };
+    return h.client.workflow.start('guidedRunbook', {
+      taskQueue: h.taskQueue,
+      workflowId: incidentWorkflowId('service-down', key),
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
+    }) as Promise<WorkflowHandle<(i: unknown) => Promise<RunbookResult>>>;
+  }
+
+  /** The state once the runbook ended or waits at its close: what it claims before anyone closes it. */
+  async function atTheClose(handle: WorkflowHandle): Promise<{ state: IncidentState; ended: boolean }> {
+    let ended = false;
+    void handle.result().then(
+      () => (ended = true),
+      () => (ended = true),
+    );
+    return eventually('the end of the steps', async () => {
+      const state = await handle.query(stateQuery);
+      return ended || state.pendingApprovals.some((p) => p.step === CLOSE) ? { state, ended } : undefined;
+    });
+  }
+
+  const postIncident = async (workflowId: string) =>
+    (await h.pool.query('SELECT status, post_incident FROM incidents WHERE workflow_id = $1', [workflowId])).rows[0];
 
   test('manual steps by decision, checks against expected outputs, the restart after approval, once', async () => {
     const doc = loadDocument('service-down');
@@ -83,6 +156,18 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
       s2.findings.find((f) => f.step === id('Check the database'))?.summary ?? '',
       /^\d+ \(expected < 90: as expected\)/,
     );
+    // One outcome per step: a check that missed is not ticked, a source not configured says so.
+    const status = (title: string) => s2.steps.find((x) => x.id === id(title));
+    assert.equal(status("Check the API's health")?.status, 'failed');
+    assert.equal(status("Check the API's health")?.note, 'expected 200, got 503');
+    assert.equal(status('Check the database')?.status, 'done');
+    assert.equal(status("Check the LLM provider's status page")?.status, 'unavailable');
+    assert.match(
+      status("Check the LLM provider's status page")?.note ?? '',
+      /^diagnostic provider-status: unavailable: no status page configured \(ANTHROPIC_STATUS_URL\)/,
+    );
+    const events = s2.findings.find((f) => f.step === id('Check whether cost events'));
+    assert.equal(status('Check whether cost events')?.status, events?.level === 'info' ? 'done' : 'failed');
     await decide(id('Look for a deploy'), 'skip', 'no deploy today');
     const s3 = await until('the logs step', (s) =>
       s.pendingApprovals.some((p) => p.step === id('Read the last error lines')),
@@ -93,8 +178,18 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     assert.equal(restart.count(), 0, 'nothing restarted before approval');
     healthy = true;
     await decide('restart-api', 'approve');
-    const result = (await handle.result()) as { status: string; resolution: string };
+
+    // The confirming check passed; the responder who closes it gives the root cause.
+    const close = await until('the responder to close it', waiting(CLOSE));
+    assert.equal(close.steps.at(-1)?.id, CLOSE);
+    assert.equal(close.steps.at(-1)?.title, 'Responder confirms the resolution and records the root cause');
+    assert.match(close.pendingApprovals[0].detail ?? '', /confirmed by its checks: Confirm the health endpoint/);
+    assert.notEqual(close.status, 'resolved');
+    const rootCause = 'the API ran out of memory after the cache change';
+    await decide(CLOSE, 'done', rootCause);
+    const result = (await handle.result()) as RunbookResult;
     assert.equal(result.status, 'resolved');
+    assert.match(result.resolution, /confirmed by its checks.*closed by alice/);
     assert.equal(restart.count(), 1);
     const end = await handle.query(stateQuery);
     assert.match(
@@ -102,24 +197,159 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
       /^200 \(expected 200: as expected\)/,
     );
     assert.equal(end.steps.find((x) => x.id === id('Look for a deploy'))?.status, 'skipped');
-    const { rows } = await h.pool.query('SELECT post_incident FROM incidents WHERE workflow_id = $1', [
-      handle.workflowId,
-    ]);
-    assert.match(rows[0].post_incident.resolution, /OOM killed/);
-    assert.equal(rows[0].post_incident.followUps.length, 2);
+    const row0 = await postIncident(handle.workflowId);
+    assert.equal(row0.status, 'resolved');
+    assert.equal(row0.post_incident.rootCause, rootCause);
+    assert.match(row0.post_incident.resolution, /OOM killed/);
+    assert.equal(row0.post_incident.followUps.length, 2);
     // What was done per step, as rows in the document's order: the record the document is updated from.
     const steps = await h.store.steps(handle.workflowId);
     assert.deepEqual(
       steps.map((x) => x.id),
-      doc.steps.map((x) => x.id),
+      [...doc.steps.map((x) => x.id), CLOSE],
     );
     const row = (title: string) => steps.find((x) => x.id === id(title));
     assert.equal(row('Look for a deploy')?.status, 'skipped');
     assert.match(row('Look for a deploy')?.note ?? '', /alice: skip \(no deploy today\)/);
+    assert.deepEqual(
+      row('Look for a deploy')?.decisions?.map((d) => [d.decision, d.by, d.comment]),
+      [['skip', 'alice', 'no deploy today']],
+    );
     assert.equal(row('Read the last error lines')?.status, 'done');
     assert.match(row('Read the last error lines')?.note ?? '', /OOM killed/);
-    assert.match(row("Check the API's health")?.note ?? '', /503 \(expected 200: NOT as expected\)/);
+    assert.deepEqual(
+      row('Read the last error lines')?.decisions?.map((d) => [d.decision, d.by, d.comment]),
+      [['done', 'alice', 'OOM killed']],
+    );
+    assert.equal(row("Check the API's health")?.status, 'failed');
+    assert.equal(row("Check the API's health")?.note, 'expected 200, got 503');
+    assert.equal(row("Check the LLM provider's status page")?.status, 'unavailable');
+    assert.equal(row('Confirm the health endpoint')?.status, 'done');
+    const closed = steps.find((x) => x.id === CLOSE);
+    assert.equal(closed?.status, 'done');
+    assert.deepEqual(
+      closed?.decisions?.map((d) => [d.decision, d.by, d.comment]),
+      [['done', 'alice', rootCause]],
+    );
+    assert.match(closed?.note ?? '', new RegExp(`alice: done \\(${rootCause}\\)`));
     assert.ok(steps.filter((x) => x.status === 'done').every((x) => x.durationMs !== null && x.durationMs >= 0));
     assert.ok(!slack.messages.some((m) => m.channel === '#infrastructure-alerts'), 'no escalation before its time');
+  });
+
+  test('an empty SQL result is not as expected; an unreachable confirming check leaves it unresolved', async () => {
+    const handle = await startDocument(
+      documentWith(`## Immediate Actions
+
+1. Count the connections of a database that is not there
+   \`\`\`check sql
+   SELECT count(*) FROM pg_stat_activity WHERE false GROUP BY datname
+   \`\`\`
+   Expected output: \`< 90\`
+
+## Investigation Steps
+
+1. Look around
+
+## Resolution Steps
+
+1. Confirm the API answers
+   \`\`\`check http
+   GET {apiUrl}/healthz
+   \`\`\`
+   Expected output: \`200\``),
+      { apiUrl: closedUrl },
+    );
+    await eventually('the manual step', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.length ? true : undefined,
+    );
+    await h.incidents.decide(handle.workflowId, { step: 'look-around', decision: 'done', by: 'bob' });
+    const { state } = await atTheClose(handle);
+    const step = (id: string) => state.steps.find((s) => s.id === id);
+    assert.notEqual(state.status, 'resolved', 'nothing confirmed the resolution');
+    const empty = step('count-the-connections-of-a-database-that');
+    assert.equal(empty?.status, 'failed', `the empty result: ${empty?.status} (${empty?.note})`);
+    assert.equal(empty?.note, 'expected < 90, got an empty result');
+    const confirm = step('confirm-the-api-answers');
+    assert.equal(confirm?.status, 'unavailable', `the confirming check: ${confirm?.status} (${confirm?.note})`);
+    assert.match(confirm?.note ?? '', new RegExp(`^http check GET ${closedUrl}/healthz: unavailable: `));
+    assert.notEqual(state.status, 'resolved', 'nothing confirmed the resolution');
+    // A responder decides; until then it is not resolved, and says why.
+    const pending = state.pendingApprovals.find((p) => p.step === CLOSE);
+    assert.ok(pending, 'the responder is asked to close it');
+    assert.match(pending.detail ?? '', /not confirmed by its checks: Confirm the API answers: unavailable/);
+    assert.match(step(CLOSE)?.note ?? '', /not confirmed by its checks/);
+    await h.incidents.decide(handle.workflowId, { step: CLOSE, decision: 'skip', by: 'bob' });
+    const result = await handle.result();
+    assert.equal(result.status, 'unresolved');
+    assert.match(result.resolution, /closed unresolved by bob/);
+    const row = await postIncident(handle.workflowId);
+    assert.equal(row.status, 'unresolved');
+    assert.equal(row.post_incident.rootCause, 'not given by bob');
+    const steps = await h.store.steps(handle.workflowId);
+    assert.deepEqual(
+      steps.map((s) => [s.id, s.status]),
+      [
+        ['count-the-connections-of-a-database-that', 'failed'],
+        ['look-around', 'done'],
+        ['confirm-the-api-answers', 'unavailable'],
+        [CLOSE, 'skipped'],
+      ],
+    );
+    assert.deepEqual(
+      steps.at(-1)?.decisions?.map((d) => [d.decision, d.by]),
+      [['skip', 'bob']],
+    );
+  });
+
+  test('a marked confirming check whose variable is unset: resolved only by a responder, by hand', async () => {
+    const handle = await startDocument(
+      documentWith(`## Immediate Actions
+
+1. Check the API through its public URL
+   \`\`\`check http
+   GET {publicUrl}/healthz
+   \`\`\`
+   Expected output: \`200\`
+   Confirms resolution
+
+## Investigation Steps
+
+## Resolution Steps
+
+1. Count the connections
+   \`\`\`check sql
+   SELECT count(*) FROM pg_stat_activity
+   \`\`\`
+   Expected output: \`< 1000\``),
+      {},
+    );
+    const { state } = await atTheClose(handle);
+    const check = state.steps.find((s) => s.id === 'check-the-api-through-its-public-url');
+    assert.equal(check?.status, 'unavailable', `${check?.status} (${check?.note})`);
+    assert.match(
+      check?.note ?? '',
+      /^http check GET \{publicUrl\}\/healthz: unavailable: not configured: \{publicUrl\}/,
+    );
+    // The last section's check passed, but the document marks another as the confirmation.
+    assert.equal(state.steps.find((s) => s.id === 'count-the-connections')?.status, 'done');
+    assert.notEqual(state.status, 'resolved', 'nothing confirmed the resolution');
+    const rootCause = 'a certificate expired on the load balancer; renewed by hand';
+    await h.incidents.decide(handle.workflowId, { step: CLOSE, decision: 'done', by: 'carol', comment: rootCause });
+    const result = await handle.result();
+    assert.equal(result.status, 'resolved');
+    assert.match(
+      result.resolution,
+      /confirmed by hand by carol.*not confirmed by its checks: Check the API through its public URL: unavailable/,
+    );
+    const row = await postIncident(handle.workflowId);
+    assert.equal(row.status, 'resolved');
+    assert.equal(row.post_incident.rootCause, rootCause);
+    const closed = (await h.store.steps(handle.workflowId)).find((s) => s.id === CLOSE);
+    assert.equal(closed?.status, 'done');
+    assert.match(closed?.note ?? '', /confirmed by hand by carol/);
+    assert.deepEqual(
+      closed?.decisions?.map((d) => [d.decision, d.by, d.comment]),
+      [['done', 'carol', rootCause]],
+    );
   });
 });

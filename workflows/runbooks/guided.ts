@@ -1,10 +1,17 @@
 // A catalogue runbook, run from its document: each numbered step in order. A manual step waits for
 // a responder's done or skip (with a note); a check runs and its output is compared with the
-// document's expected output; an action runs its configured command or flag after approval.
-// The Escalation section's rules are timers that notify their targets while the runbook is open.
-import { condition, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+// document's expected output (as expected: done; not: failed, "expected X, got Y"; its source not
+// read: unavailable, naming the source and why); an action runs its configured command or flag
+// after approval. The Escalation section's rules are timers that notify their targets while the
+// runbook is open.
+//
+// Resolved means confirmed: at the end the document's confirming checks (catalogue/document.ts)
+// are weighed, and a responder closes the incident (`close-incident`): done with the root cause as
+// the comment, or skip to leave it unresolved. It is resolved only when they close it done; when the
+// checks did not confirm it, that done is recorded as a confirmation by hand, with their name.
+import { condition, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { DocumentStep, RunbookDocument } from '../../catalogue/document';
+import { CLOSE_STEP, confirmingSteps, type DocumentStep, type RunbookDocument } from '../../catalogue/document';
 import {
   incidentSearchAttributes,
   incidentWorkflowId,
@@ -16,7 +23,7 @@ import {
 } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
-import { isAutomated, runDocumentCheck, type CheckResult } from '../toolkit/document-checks';
+import { describeOutput, isAutomated, runDocumentCheck, type CheckResult } from '../toolkit/document-checks';
 import { Mitigations } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook, type StepDef } from '../toolkit/runbook';
@@ -42,18 +49,30 @@ const LEVEL: Record<CheckResult['outcome'], 'info' | 'warning' | 'unavailable'> 
   not_configured: 'unavailable',
 };
 
+/** The last step: a responder confirms the resolution (or not) and gives the root cause. */
+const CLOSE: StepDef = {
+  id: CLOSE_STEP,
+  title: 'Responder confirms the resolution and records the root cause',
+  section: 'Resolution Steps',
+  kind: 'manual',
+};
+
 export async function guidedRunbook(
   input: RunbookInput<Partial<GuidedParams>> & { document: RunbookDocument },
 ): Promise<RunbookResult> {
   const p: GuidedParams = { ...GUIDED_DEFAULTS, ...input.params };
   const doc = input.document;
+  // Incidents started before it ended resolved after the last step whatever the checks said.
+  const confirmByResponder = patched('guided-confirm-resolution');
   const steps: StepDef[] = doc.steps.map((s) => ({ id: s.id, title: s.title, section: s.section, kind: KIND[s.kind] }));
+  if (confirmByResponder) steps.push(CLOSE);
   const rb = new Runbook({ ...input, params: { ...p } }, steps);
   const mitigations = new Mitigations(rb);
   const deadlineMs = toMs(p.stepDeadline);
   const startedMs = Date.now();
   let finished = false;
   const done: string[] = [];
+  const checks = new Map<string, CheckResult>();
 
   // "When and how to escalate": each rule notifies its target if the runbook is still open by then.
   const timers = doc.escalation.map(async (rule) => {
@@ -77,16 +96,21 @@ export async function guidedRunbook(
       if (step.kind === 'manual') {
         await rb.step(step.id, async () => {
           const d = await rb.gate(step.id, { kind: 'manual', deadlineMs });
+          // The responder's words as they gave them; the decision itself is on the step too.
           const note = `${d?.by ?? 'nobody'}: ${d?.decision ?? 'withdrawn'}${d?.comment ? ` (${d.comment})` : ''}`;
-          if (d?.decision === 'skip') rb.skip(step.id, note);
-          else rb.note(step.id, note);
+          if (d?.decision === 'done') rb.note(step.id, note);
+          else rb.skip(step.id, note);
           done.push(`${step.title}: ${note}`);
         });
       } else if (isAutomated(step)) {
         await rb.step(step.id, async () => {
           const r = await runDocumentCheck(step, p.vars, { service: input.service, environment: input.environment });
+          checks.set(step.id, r);
           rb.finding({ step: step.id, level: LEVEL[r.outcome], summary: r.summary, evidence: r.evidence });
-          rb.note(step.id, r.summary);
+          // One outcome per step: only an answer as expected is done.
+          if (r.outcome === 'met') rb.note(step.id, r.summary);
+          else if (r.outcome === 'missed') rb.fail(step.id, `expected ${r.expect}, got ${describeOutput(r.output)}`);
+          else rb.unavailable(step.id, `${r.source}: ${r.summary}`);
           done.push(`${step.title}: ${r.summary}`);
         });
       } else if (step.kind === 'runbook' && step.runbook) {
@@ -94,7 +118,9 @@ export async function guidedRunbook(
         await rb.step(step.id, async () => {
           const result = await handOver(target);
           const summary = `${target}: ${result.status}, ${result.diagnosis?.primary ?? 'no diagnosis'}; ${result.resolution}`;
-          rb.note(step.id, summary);
+          // The other runbook's own verdict: only its resolved is this step's done.
+          if (result.status === 'resolved') rb.note(step.id, summary);
+          else rb.fail(step.id, summary);
           done.push(`${step.title}: ${summary}`);
         });
       } else if (step.kind === 'action') {
@@ -109,6 +135,7 @@ export async function guidedRunbook(
         done.push(`${step.title}: ${outcome}`);
       }
     }
+    if (confirmByResponder) return await close();
     finished = true;
     rb.setStatus('follow_up');
     const resolution = `followed ${doc.steps.length} steps of "${doc.title}"`;
@@ -132,6 +159,76 @@ export async function guidedRunbook(
   } catch (err) {
     finished = true;
     return await mitigations.abandon(err);
+  }
+
+  /**
+   * The end: the confirming checks are weighed and a responder closes the incident. Resolved only
+   * when they close it done; the root cause is theirs. Never resolved by the runbook alone.
+   */
+  async function close(): Promise<RunbookResult> {
+    const confirming = confirmingSteps(doc);
+    const missed = confirming.filter((s) => s.expect === undefined || checks.get(s.id)?.outcome !== 'met');
+    const confirmed = confirming.length > 0 && missed.length === 0;
+    const answered = (s: DocumentStep) => {
+      const r = checks.get(s.id);
+      if (!r) return `${s.title}: did not run`;
+      // Without an expected output an answer confirms nothing (only the last section's checks by default).
+      return s.expect === undefined
+        ? `${s.title}: ${r.summary}, with no expected output to confirm it`
+        : `${s.title}: ${r.summary}`;
+    };
+    const verdict = confirmed
+      ? `confirmed by its checks: ${confirming.map(answered).join('; ')}`
+      : confirming.length === 0
+        ? 'not confirmed by its checks: the document marks no check that confirms resolution, and its last step section has none'
+        : `not confirmed by its checks: ${missed.map(answered).join('; ')}`;
+    rb.finding({
+      step: CLOSE_STEP,
+      level: confirmed ? 'info' : 'warning',
+      summary: verdict,
+      evidence: confirming.map((s) => checks.get(s.id) ?? { step: s.id, outcome: 'did not run' }),
+    });
+    // Until a responder says otherwise, an incident its checks did not confirm is unresolved.
+    if (!confirmed) rb.setStatus('unresolved');
+    rb.note(CLOSE_STEP, verdict);
+    const d = await rb.step(CLOSE_STEP, async () => {
+      const decision = await rb.gate(CLOSE_STEP, {
+        kind: 'manual',
+        deadlineMs,
+        detail: `${verdict}. done with the root cause as the comment closes it resolved${confirmed ? '' : ' (confirmed by hand)'}; skip leaves it unresolved.`,
+      });
+      const by = decision?.by ?? 'nobody';
+      const said = `${by}: ${decision?.decision ?? 'withdrawn'}${decision?.comment ? ` (${decision.comment})` : ''}`;
+      if (decision?.decision === 'done')
+        rb.note(CLOSE_STEP, `${said}; ${confirmed ? verdict : `confirmed by hand by ${by}, ${verdict}`}`);
+      else rb.skip(CLOSE_STEP, `${said}; closed unresolved, ${verdict}`);
+      return decision;
+    });
+    finished = true;
+    const by = d?.by ?? 'nobody';
+    const resolved = d?.decision === 'done';
+    const resolution = resolved
+      ? confirmed
+        ? `${verdict}; closed by ${by}`
+        : `confirmed by hand by ${by}; ${verdict}`
+      : `closed unresolved by ${by}; ${verdict}`;
+    rb.state.resolution = resolution;
+    rb.setStatus('follow_up');
+    await recordPostIncident(
+      input.runbook,
+      {
+        rootCause: d?.comment?.trim() || `not given by ${by}`,
+        impact: `${Math.round((Date.now() - startedMs) / 60_000)} minutes from start to the close`,
+        resolution: `${resolution}. Steps: ${done.join('; ')}`.slice(0, 4000),
+        followUps: doc.prevention,
+      },
+      toMs(p.followUpAfter),
+    );
+    if (doc.prevention.length) await scheduleFollowUp(input, doc.prevention, toMs(p.followUpAfter));
+    await Promise.all(timers);
+    rb.setStatus(resolved ? 'resolved' : 'unresolved');
+    await rb.flush();
+    return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   }
 
   /** The other runbook runs as this incident's child, with the same service, alert and policy. */

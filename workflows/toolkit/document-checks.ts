@@ -20,8 +20,13 @@ const restore = proxyActivities<Activities>({
 export interface CheckResult {
   step: string;
   title: string;
-  /** met: as expected (or no expectation); missed: not as expected; unavailable: could not run. */
+  /**
+   * met: as expected (or no expectation); missed: not as expected, an empty result included (no
+   * data meets no expectation); unavailable: could not run; not_configured: its source is not set up.
+   */
   outcome: 'met' | 'missed' | 'unavailable' | 'not_configured';
+  /** What was read: `http check GET <url>`, `sql check on the telemetry database`, `diagnostic <name>`. */
+  source: string;
   output?: string;
   expect?: string;
   summary: string;
@@ -46,15 +51,35 @@ export async function runDocumentCheck(
         { kind: step.check.kind, body: step.check.body, vars },
       ])
     : await diagnostic(step.diagnostic as DiagnosticName, scope);
-  const base = { step: step.id, title: step.title, expect: step.expect, evidence: r };
+  const source = step.check
+    ? checkSource(step.check.kind, r.query ?? step.check.body)
+    : `diagnostic ${step.diagnostic}`;
+  const base = { step: step.id, title: step.title, source, expect: step.expect, evidence: r };
   if (!r.available) {
     const outcome = NOT_CONFIGURED.test(r.reason) ? 'not_configured' : 'unavailable';
     return { ...base, outcome, summary: `unavailable: ${r.reason}` };
   }
+  // An empty output (no rows, no series) meets no expectation: meetsExpectation never counts it as 0.
   const met = step.expect === undefined || meetsExpectation(r.data.output, step.expect);
   const verdict =
     step.expect !== undefined ? ` (expected ${step.expect}: ${met ? 'as expected' : 'NOT as expected'})` : '';
-  return { ...base, outcome: met ? 'met' : 'missed', output: r.data.output, summary: `${r.data.output}${verdict}` };
+  return {
+    ...base,
+    outcome: met ? 'met' : 'missed',
+    output: r.data.output,
+    summary: `${describeOutput(r.data.output)}${verdict}`,
+  };
+}
+
+/** The output as a note shows it: an empty one says so rather than showing nothing. */
+export function describeOutput(output: string | undefined): string {
+  return output === undefined || output.trim() === '' ? 'an empty result' : output;
+}
+
+function checkSource(kind: 'sql' | 'promql' | 'http', query: string): string {
+  if (kind === 'http') return `http check ${query}`;
+  if (kind === 'sql') return 'sql check on the telemetry database';
+  return 'promql check on Prometheus';
 }
 
 /** A diagnostic the built runbooks use, its output in the document's terms. */
@@ -70,11 +95,20 @@ async function diagnostic(name: DiagnosticName, scope: { service: string; enviro
     }
     case 'error-ratio': {
       const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
-      return r.available ? { available: true, data: { output: String(r.data ?? 0), detail: r.query ?? '' } } : r;
+      // No series (no traffic, no such metric) is no ratio: an empty output, never 0.
+      if (!r.available) return r;
+      return {
+        available: true,
+        data: {
+          output: r.data === null ? '' : String(r.data),
+          detail: r.data === null ? `no series for ${r.query ?? 'the ratio query'}` : (r.query ?? ''),
+        },
+      };
     }
     case 'certificate-expiry': {
       const certs = await act.certificateExpiry.executeWithOptions({ summary: 'certificate expiry' }, []);
       if (!certs.available) return certs;
+      if (certs.data.length === 0) return { available: true, data: { output: '', detail: 'no certificate read' } };
       const soonest = Math.min(...certs.data.map((c) => c.daysLeft));
       const detail = certs.data
         .map((c) => `${c.endpoint} (${c.subject}) expires ${c.validTo}: ${c.daysLeft} days`)
