@@ -54,14 +54,18 @@ export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps
         const database = databaseFor(input.drillId);
         await telemetry.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
         await telemetry.query(`CREATE DATABASE ${database}`);
+        // Day buckets in UTC whatever the server's TimeZone: the same incident on every server.
+        await telemetry.query(`ALTER DATABASE ${database} SET timezone TO 'UTC'`);
         const pool = drillTelemetry.get(database);
         await migrate(pool, 'telemetry');
-        const rows = await generateTelemetry(pool, { scenario: setup.scenario, rows: setup.rows, now: new Date() });
+        // The scenario's own moment, not the wall clock: the same incident whenever the drill runs.
+        const endsAt = setup.endsAt ? new Date(setup.endsAt) : new Date();
+        const rows = await generateTelemetry(pool, { scenario: setup.scenario, rows: setup.rows, now: endsAt });
         return {
           service,
           environment,
           context: { telemetryDatabase: database },
-          detail: `${rows.events} inference events and ${rows.tools} tool calls of scenario ${setup.scenario} in ${database}`,
+          detail: `${rows.events} inference events and ${rows.tools} tool calls of scenario ${setup.scenario} ending ${endsAt.toISOString()} in ${database}`,
         };
       }
       if (setup.kind === 'change') {

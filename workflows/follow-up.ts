@@ -1,7 +1,8 @@
 // A follow-up reminder that outlives the incident: started as an abandoned child, it sleeps
 // until the follow-up is due, then reminds the owners and records it.
-import { ParentClosePolicy, proxyActivities, sleep, startChild, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, patched, proxyActivities, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { DRILL_PREFIX } from './definitions';
 import { formatMs } from './toolkit/duration';
 
 const { remindFollowUp } = proxyActivities<Activities>({
@@ -23,13 +24,19 @@ export async function followUpReminder(input: FollowUpInput): Promise<string[]> 
   return input.tasks;
 }
 
-/** Starts the reminder as an abandoned child: it outlives the incident's workflow. */
+/**
+ * Starts the reminder as an abandoned child: it outlives the incident's workflow. A drill's runbook
+ * starts none (returns false): a drill leaves nothing running behind it.
+ */
 export async function scheduleFollowUp(
-  incident: { runbook: string; service: string },
+  incident: { runbook: string; service: string; drill?: unknown },
   tasks: string[],
   afterMs: number,
-): Promise<void> {
+): Promise<boolean> {
   const info = workflowInfo();
+  // Drills recorded before this started the reminder: they replay doing so.
+  if ((incident.drill !== undefined || info.workflowId.startsWith(DRILL_PREFIX)) && patched('drill-no-follow-up'))
+    return false;
   await startChild(followUpReminder, {
     workflowId: `followup/${info.workflowId}/${info.runId}`,
     parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -38,4 +45,5 @@ export async function scheduleFollowUp(
     ],
     staticSummary: `follow-up for ${info.workflowId} in ${formatMs(afterMs)}`,
   });
+  return true;
 }

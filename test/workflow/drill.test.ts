@@ -8,10 +8,42 @@ import { after, before, describe, test } from 'node:test';
 import { findScenario } from '../../workflows/drills/scenarios';
 import type { DrillInput, DrillReport } from '../../workflows/drill';
 import { runDrill } from '../../client/drills';
-import { createHarness, type Harness } from '../support/harness';
+import { createHarness, eventually, type Harness } from '../support/harness';
 import { SlackStandIn } from '../support/standins';
 import { createTelemetryDatabase } from '../support/llm-app';
 import { World } from '../support/scenario';
+
+/** Starts a drill as the CLI and the schedules do, under a workflow id of the test's. */
+function startDrill(h: Harness, input: DrillInput): { workflowId: string; report: Promise<DrillReport> } {
+  const workflowId = `drill-run/${input.runbook}/${input.scenario}/${Date.now()}`;
+  const report = h.client.workflow.execute('runbookDrill', { taskQueue: h.taskQueue, workflowId, args: [input] });
+  return { workflowId, report };
+}
+
+async function runningIds(h: Harness, query: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const w of h.client.workflow.list({ query: `${query} AND ExecutionStatus = 'Running'` }))
+    ids.push(w.workflowId);
+  return ids;
+}
+
+/**
+ * A drill, passed or failed, leaves nothing running: not its runbook, not a follow-up reminder
+ * (`followup/drill/...`), nor anything else its runbook started.
+ */
+async function assertNothingLeft(h: Harness, drillWorkflowId: string, report: DrillReport): Promise<void> {
+  const runbook = await h.client.workflow.getHandle(report.incident).describe();
+  assert.notEqual(runbook.status.name, 'RUNNING', `${report.incident} still running`);
+  // The follow-up a runbook would start is named after its run: it must not exist at all.
+  const followUp = `followup/${report.incident}/${runbook.runId}`;
+  await assert.rejects(h.client.workflow.getHandle(followUp).describe(), /not found/i, `${followUp} was started`);
+  // Visibility lags a little: wait until it shows the runbook closed, then nothing of the drill's may run.
+  await eventually(`visibility shows ${report.incident} closed`, async () =>
+    (await runningIds(h, `WorkflowId = '${report.incident}'`)).length === 0 ? true : undefined,
+  );
+  assert.deepEqual(await runningIds(h, `WorkflowId STARTS_WITH 'followup/drill/'`), []);
+  assert.deepEqual(await runningIds(h, `RootWorkflowId = '${drillWorkflowId}'`), []);
+}
 
 describe('drills: nothing changed, nobody notified, the expected diagnosis reached', () => {
   const world = new World();
@@ -57,12 +89,7 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
     rmSync(world.dir, { recursive: true, force: true });
   });
 
-  const drill = (input: DrillInput): Promise<DrillReport> =>
-    h.client.workflow.execute('runbookDrill', {
-      taskQueue: h.taskQueue,
-      workflowId: `drill-run/${input.runbook}/${input.scenario}/${Date.now()}`,
-      args: [input],
-    });
+  const drill = (input: DrillInput): Promise<DrillReport> => startDrill(h, input).report;
   const recorded = async (report: DrillReport) =>
     (await h.pool.query('SELECT passed, report FROM drill_runs WHERE report->>$1 = $2', ['incident', report.incident]))
       .rows;
@@ -70,12 +97,15 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
   for (const input of [
     { runbook: 'api-error-budget', scenario: 'deployment-regression' },
     { runbook: 'cost-spike', scenario: 'hidden-recompute' },
+    // Failed four times a few minutes past the hour, and on weekends: it must pass whenever it runs.
+    { runbook: 'cost-spike', scenario: 'tool-retry-storm' },
     { runbook: 'llm-provider-incident', scenario: 'overloaded' },
   ] as const) {
     test(`${input.runbook} · ${input.scenario}`, async () => {
       const expected = findScenario(input.runbook, input.scenario);
       assert.ok(expected);
-      const report = await drill(input);
+      const started = startDrill(h, input);
+      const report = await started.report;
       assert.equal(report.reached.diagnosis, expected.expect.diagnosis, JSON.stringify(report, null, 1));
       assert.ok(expected.expect.mitigation.includes(report.reached.mitigation ?? ''), JSON.stringify(report.reached));
       assert.equal(report.passed, true);
@@ -106,6 +136,7 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
         const left = await h.pool.query('SELECT datname FROM pg_database WHERE datname = $1', [database]);
         assert.deepEqual(left.rows, [], 'the scratch telemetry database is dropped');
       }
+      await assertNothingLeft(h, started.workflowId, report);
     });
   }
 
@@ -132,7 +163,11 @@ describe('a drill that no longer reaches its conclusion', () => {
       {
         notifications: { drills: { slackChannel: '#runbook-drills' } },
         drills: { notifyOnFailure: 'drills' },
-        runbooks: { 'api-error-budget': { params: { recentChangesWindow: '5m' } } },
+        runbooks: {
+          'api-error-budget': { params: { recentChangesWindow: '5m' } },
+          // Drift: a threshold no spike reaches, so the runbook finds nothing and closes the incident.
+          'cost-spike': { params: { spikeThreshold: 50 } },
+        },
       },
       { SLACK_BOT_TOKEN: slack.token, SLACK_API_URL: `${slack.url}/api` },
     );
@@ -162,5 +197,16 @@ describe('a drill that no longer reaches its conclusion', () => {
       report.incident,
     ]);
     assert.deepEqual(rows.rows, [{ passed: false }]);
+  });
+
+  test('a failed drill leaves nothing running: no follow-up, nothing its runbook started', async () => {
+    const started = startDrill(h, { runbook: 'cost-spike', scenario: 'tool-retry-storm' });
+    const report = await started.report;
+    assert.equal(report.passed, false);
+    assert.deepEqual(report.reached, { diagnosis: 'no spike', mitigation: null });
+    const followUpStep = (await h.store.steps(report.incident)).find((s) => s.id === 'schedule-follow-up');
+    assert.equal(followUpStep?.status, 'done');
+    assert.equal(followUpStep?.note, 'drill: no follow-up scheduled');
+    await assertNothingLeft(h, started.workflowId, report);
   });
 });

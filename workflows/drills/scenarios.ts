@@ -8,7 +8,8 @@ export const DRILL_RUNBOOKS = ['api-error-budget', 'cost-spike', 'llm-provider-i
 export type DrillRunbook = (typeof DRILL_RUNBOOKS)[number];
 
 export type DrillSetup =
-  | { kind: 'telemetry'; scenario: TelemetryScenario; rows: number }
+  /** `endsAt`: the ISO time the generated telemetry ends (absent in drills started before it existed: now). */
+  | { kind: 'telemetry'; scenario: TelemetryScenario; rows: number; endsAt?: string }
   | { kind: 'change'; change: 'deploy' | 'config' | 'secret' | 'migration' | 'flag'; description: string }
   | { kind: 'provider'; status: 429 | 500 | 529 };
 
@@ -23,6 +24,17 @@ export interface DrillScenario {
   params?: Record<string, unknown>;
 }
 
+/**
+ * When a cost-spike drill's incident happens: its telemetry ends here and the runbook reads it as of
+ * here (`asOf`), whenever the drill runs, so the same seeded rows make the same incident every time.
+ * Ending at the wall clock made the rows differ from minute to minute (the last, partial hour shifts
+ * every hour's share, so every row changes) and set the spike against whatever baseline the weekday
+ * brought: the tool retry storm's +54 % on a Sunday is +18 % over the mean of that hour on the 7 days
+ * before, under the 20 % threshold, so drills passed or failed by the minute and the day.
+ * A whole hour on a weekday afternoon: every hour read is whole and the baseline days are like it.
+ */
+export const COST_SPIKE_DRILL_ENDS_AT = '2026-03-10T15:00:00.000Z';
+
 const costSpike = (
   scenario: TelemetryScenario,
   description: string,
@@ -32,8 +44,9 @@ const costSpike = (
   runbook: 'cost-spike',
   name,
   description,
-  setup: { kind: 'telemetry', scenario, rows: 60_000 },
+  setup: { kind: 'telemetry', scenario, rows: 60_000, endsAt: COST_SPIKE_DRILL_ENDS_AT },
   expect: { diagnosis: scenario, mitigation },
+  params: { asOf: COST_SPIKE_DRILL_ENDS_AT },
 });
 
 const apiErrors = (

@@ -526,10 +526,12 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       rb.note('alert-rule', `suggested ${rule.name}; not created`);
     });
     await rb.step('schedule-follow-up', async () => {
-      await scheduleFollowUp(input, followUps, toMs(p.followUpAfter));
+      const scheduled = await scheduleFollowUp(input, followUps, toMs(p.followUpAfter));
       rb.note(
         'schedule-follow-up',
-        `due ${new Date(Date.now() + toMs(p.followUpAfter)).toISOString()} (in ${formatMs(toMs(p.followUpAfter))})`,
+        scheduled
+          ? `due ${new Date(Date.now() + toMs(p.followUpAfter)).toISOString()} (in ${formatMs(toMs(p.followUpAfter))})`
+          : 'drill: no follow-up scheduled',
       );
     });
     await campaignAsked;
