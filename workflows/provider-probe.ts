@@ -16,7 +16,10 @@ export interface ProbeInput {
 }
 
 export interface ProbeOutcome {
+  /** True only when test requests answered and no row of the severity table holds. */
   healthy: boolean;
+  /** False when nothing reached the provider (no key) or every request was refused as malformed. */
+  tested: boolean;
   detail: string;
   incident?: OpenedIncident;
 }
@@ -38,7 +41,8 @@ export async function providerProbe({ service, environment }: ProbeInput): Promi
   const report = await act.probeProvider.executeWithOptions({ summary: 'connectivity test' }, [
     { requests: p.probeRequests, model: p.probeModel, timeoutMs: toMs(p.probeTimeout) },
   ]);
-  if (!report.configured) return { healthy: true, detail: `not probed: ${report.reason}` };
+  // Not probed is not healthy: it says nothing of the provider.
+  if (!report.configured) return { healthy: false, tested: false, detail: `not tested: ${report.reason}` };
   const c = classify(
     report.results,
     { errorRatio: null, p99Ms: null, quality: null },
@@ -48,11 +52,15 @@ export async function providerProbe({ service, environment }: ProbeInput): Promi
       qualityThreshold: p.qualityThreshold,
       degradedQualityReported: false,
     },
+    report.reason,
   );
-  if (!c.severity) return { healthy: true, detail: c.reasons.join('; ') };
-  alert.labels.severity = c.severity;
+  if (c.verdict === 'healthy') return { healthy: true, tested: true, detail: c.reasons.join('; ') };
+  // Every request refused as malformed (a retired model id, a wrong endpoint): the probe tests
+  // nothing until someone fixes it, so the incident opens, with no severity claimed.
+  const severity = c.severity ?? 'unknown';
+  alert.labels.severity = severity;
   alert.annotations.summary = c.reasons.join('; ');
-  const detail = `${c.severity}: ${c.reasons.join('; ')}`;
-  const incident = await openOrJoinIncident({ ...runInput, severity: c.severity, alert });
-  return { healthy: false, detail, incident };
+  const detail = `${severity}: ${c.reasons.join('; ')}`;
+  const incident = await openOrJoinIncident({ ...runInput, severity, alert });
+  return { healthy: false, tested: c.verdict !== 'not_tested', detail, incident };
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type AnthropicErrorStatus = 401 | 403 | 429 | 500 | 529;
+export type AnthropicErrorStatus = 400 | 401 | 403 | 404 | 429 | 500 | 529;
 export type AnthropicStandInMode = 'ok' | 'slow' | AnthropicErrorStatus;
 
 export interface AnthropicRequest {
@@ -20,7 +20,7 @@ interface Answer {
   headers?: Record<string, string>;
 }
 
-const ERRORS: Record<AnthropicErrorStatus | 400 | 404, { type: string; message: string }> = {
+const ERRORS: Record<AnthropicErrorStatus, { type: string; message: string }> = {
   400: { type: 'invalid_request_error', message: 'Invalid request' },
   401: { type: 'authentication_error', message: 'invalid x-api-key' },
   403: { type: 'permission_error', message: 'Your API key does not have permission to use the specified resource.' },
@@ -50,6 +50,11 @@ export class AnthropicStandIn {
   slowMs = 30_000;
   /** The retry-after a 429 asks for, in seconds. */
   retryAfterSeconds = 30;
+  /**
+   * The model ids the API serves; null serves any. A model not in the list is answered as the API
+   * answers a retired or mistyped model: 404 not_found_error "model: <id>".
+   */
+  models: string[] | null = null;
   url = '';
   private rate = 0;
   private okCount = 0;
@@ -136,6 +141,7 @@ export class AnthropicStandIn {
     if (typeof body.model !== 'string') return error(400, 'model: Field required');
     if (typeof body.max_tokens !== 'number') return error(400, 'max_tokens: Field required');
     if (!Array.isArray(body.messages) || body.messages.length === 0) return error(400, 'messages: Field required');
+    if (this.models && !this.models.includes(body.model)) return error(404, `model: ${body.model}`);
     switch (this.mode) {
       case 'slow':
         await this.sleep(this.slowMs);
@@ -148,6 +154,8 @@ export class AnthropicStandIn {
       }
       case 429:
         return { ...error(429), headers: { 'retry-after': String(this.retryAfterSeconds) } };
+      case 404:
+        return error(404, `model: ${body.model}`);
       default:
         return error(this.mode);
     }

@@ -65,8 +65,10 @@ test('ok with delay: latency covers the wait', async () => {
 });
 
 const errorModes = [
+  [400, 'invalid_request_error'],
   [401, 'authentication_error'],
   [403, 'permission_error'],
+  [404, 'not_found_error'],
   [429, 'rate_limit_error'],
   [500, 'api_error'],
   [529, 'overloaded_error'],
@@ -97,6 +99,26 @@ test('429: retry-after and the spent request budget, as sent', async () => {
     Object.keys(r.rateLimit).filter((h) => !h.startsWith('anthropic-ratelimit-')),
     ['retry-after'],
   );
+});
+
+test('a model the API does not serve: 404 not_found_error naming the model, as the API answers a retired id', async () => {
+  standin.models = ['claude-haiku-4-5'];
+  try {
+    const env: NodeJS.ProcessEnv = { ANTHROPIC_API_KEY: key, ANTHROPIC_BASE_URL: standin.url };
+    const report = await createProviderActivities({ env } as Deps).probeProvider({
+      requests: 1,
+      model: 'claude-haiku-4-20250514',
+      timeoutMs: 5_000,
+    });
+    reports.push(report);
+    const [r] = report.results;
+    assert.equal(r.status, 404);
+    assert.equal(r.errorType, 'not_found_error');
+    assert.equal(r.message, 'model: claude-haiku-4-20250514');
+    assert.equal((await probeStandin()).results[0].status, 200, 'a served model still answers');
+  } finally {
+    standin.models = null;
+  }
 });
 
 test('the stand-in takes the key as x-api-key too, as curl sends it', async () => {

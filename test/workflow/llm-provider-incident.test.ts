@@ -9,6 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState } from '../../client/probe-schedule';
 import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { LLM_PROVIDER_DEFAULTS } from '../../workflows/runbooks/llm-provider-incident.params';
+import { LLM_PROVIDER_STEPS, MITIGATION } from '../../workflows/runbooks/llm-provider-incident.steps';
 import { AnthropicStandIn } from '../support/anthropic-standin';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from '../support/standins';
@@ -166,10 +168,12 @@ describe('llm-provider-incident on the local Temporal server', () => {
     assertPostmortem(pm, 'P1');
     assert.match(pm, /Request IDs:\*\* req_/);
     // The API answered again, so the model drafted a narrative under the template.
-    assert.match(pm, /### Narrative \(drafted by claude-haiku-4-20250514\)\n1$/);
+    assert.ok(pm.endsWith(`### Narrative (drafted by ${LLM_PROVIDER_DEFAULTS.probeModel})\n1`), pm);
     const drafted = anthropic.requests.filter((r) => r.body.includes('narrative of this incident'));
     assert.equal(drafted.length >= 1, true);
-    await recordHistory(h.client, handle.workflowId, 'llm-provider-server-error');
+    // The fixtures of the runbook before patch llm-provider-evidence (llm-provider-server-error,
+    // llm-provider-key-compromise) stay as recorded: they prove that incidents started on it replay.
+    await recordHistory(h.client, handle.workflowId, 'llm-provider-v2-server-error');
   });
 
   test('529: overloaded, retried after the wait, recovered without mitigation', async () => {
@@ -336,7 +340,189 @@ describe('llm-provider-incident on the local Temporal server', () => {
     for (const secret of [anthropic.apiKey, anthropic.adminKey])
       assert.ok(!history.includes(secret), 'a key value in history');
     assertPostmortem(await postmortem(handle.workflowId), 'P1');
-    await recordHistory(h.client, handle.workflowId, 'llm-provider-key-compromise');
+    // The report is filed when the postmortem is stored, not ticked before.
+    assert.equal(end.steps.find((x) => x.id === 'incident-report')?.status, 'done');
+    assert.match(end.steps.find((x) => x.id === 'incident-report')?.note ?? '', /stored with the incident/);
+    const finished = async (step: string) =>
+      Number(
+        (
+          await h.pool.query(
+            "SELECT max(seq) AS seq FROM incident_events WHERE workflow_id = $1 AND kind = 'step_finished' AND step = $2",
+            [handle.workflowId, step],
+          )
+        ).rows[0].seq,
+      );
+    await eventually('the timeline stored', async () => ((await finished('incident-report')) > 0 ? true : undefined));
+    assert.ok(
+      (await finished('incident-report')) > (await finished('postmortem')),
+      'incident-report done after the store',
+    );
+    await recordHistory(h.client, handle.workflowId, 'llm-provider-v2-key-compromise');
+  });
+
+  const mitigationSteps = LLM_PROVIDER_STEPS.filter((x) => x.section === MITIGATION && x.kind === 'approval').map(
+    (x) => x.id,
+  );
+
+  test('no API key: not tested, never healthy; no provider mitigation; a responder is asked, and asked again when recovery has no data', async () => {
+    const key = h.env.ANTHROPIC_API_KEY;
+    delete h.env.ANTHROPIC_API_KEY;
+    anthropic.mode = 'ok';
+    const sent = anthropic.requests.length;
+    try {
+      const handle = await open();
+      const s = await until(handle, 'a responder asked', pending('manual-mitigation'), 20_000);
+      assert.equal(s.diagnosis?.primary, 'not_tested');
+      assert.deepEqual(
+        s.diagnosis?.sources?.unread.find((u) => u.source === 'test requests'),
+        { source: 'test requests', reason: 'ANTHROPIC_API_KEY is not set' },
+      );
+      assert.equal(s.severity, 'unknown', 'no severity without evidence');
+      const summary = (step: string) => s.findings.find((f) => f.step === step)?.summary ?? '';
+      assert.match(summary('classify-severity'), /^not tested: ANTHROPIC_API_KEY is not set/);
+      assert.doesNotMatch(JSON.stringify(s.findings), /no errors|healthy/);
+      const step = (id: string) => s.steps.find((x) => x.id === id);
+      for (const id of ['classify-severity', 'connectivity-test', 'rate-limit-headers', 'diagnosis'])
+        assert.equal(step(id)?.status, 'unavailable', `${id}: ${step(id)?.status} (${step(id)?.note})`);
+      assert.match(step('connectivity-test')?.note ?? '', /ANTHROPIC_API_KEY is not set/);
+      assert.match(step('rate-limit-headers')?.note ?? '', /no test request was sent/);
+      const ask = s.pendingApprovals.find((p) => p.step === 'manual-mitigation');
+      assert.match(ask?.detail ?? '', /not tested: ANTHROPIC_API_KEY is not set/);
+      assert.doesNotMatch(ask?.detail ?? '', /look for the cause in the app/);
+      for (const id of mitigationSteps) assert.equal(step(id)?.status, 'skipped', id);
+      await eventually('on-call told', async () =>
+        slack.messages.some((m) => m.channel === '#oncall' && /not tested/.test(m.text)) ? true : undefined,
+      );
+      await decide(handle, 'manual-mitigation', 'done');
+      const r = await until(handle, 'the recovery question', pending('recovery-check'), 20_000);
+      const q = r.pendingApprovals.find((p) => p.step === 'recovery-check');
+      assert.deepEqual(q?.decisions, ['done', 'approve', 'skip']);
+      assert.match(q?.detail ?? '', /insufficient data.*ANTHROPIC_API_KEY is not set/);
+      await decide(handle, 'recovery-check', 'done');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved');
+      const end = await handle.query(stateQuery);
+      assert.match(end.steps.find((x) => x.id === 'recovery-check')?.note ?? '', /confirmed recovered by alice/);
+      assert.equal(end.steps.find((x) => x.id === 'acknowledge')?.status, 'skipped');
+      assert.equal(anthropic.requests.length, sent, 'nothing sent without a key');
+      const pm = await postmortem(handle.workflowId);
+      assertPostmortem(pm, 'unknown');
+      assert.match(pm, /no test request was sent/);
+      await recordHistory(h.client, handle.workflowId, 'llm-provider-v2-not-tested');
+    } finally {
+      h.env.ANTHROPIC_API_KEY = key;
+    }
+  });
+
+  test('the key removed during recovery: the window has no data and does not pass; a responder extends it, then keeps the mitigations and escalates', async () => {
+    anthropic.mode = 529;
+    const key = h.env.ANTHROPIC_API_KEY;
+    const pagesBefore = pagerduty.events.length;
+    try {
+      const handle = await open({ overloadedRetryAfter: '1s' });
+      await until(handle, 'the fallback approval', pending('fallback-mode'));
+      await decide(handle, 'fallback-mode', 'approve');
+      await until(handle, 'the breaker approval', pending('provider-circuit-breaker'));
+      delete h.env.ANTHROPIC_API_KEY;
+      anthropic.mode = 'ok';
+      await decide(handle, 'provider-circuit-breaker', 'reject');
+      const s = await until(handle, 'the recovery question', pending('recovery-check'), 20_000);
+      assert.match(
+        s.pendingApprovals.find((p) => p.step === 'recovery-check')?.detail ?? '',
+        /insufficient data.*ANTHROPIC_API_KEY is not set/,
+      );
+      assert.equal((await flag('llm_fallback_mode'))?.enabled, true, 'not undone without evidence of recovery');
+      await decide(handle, 'recovery-check', 'approve');
+      await until(
+        handle,
+        'asked again after the extended window',
+        (x) =>
+          pending('recovery-check')(x) &&
+          (x.steps.find((st) => st.id === 'recovery-check')?.decisions?.length ?? 0) === 1,
+        20_000,
+      );
+      await decide(handle, 'recovery-check', 'skip');
+      const result = await handle.result();
+      assert.equal(result.status, 'escalated');
+      assert.match(result.resolution, /not confirmed recovered/);
+      assert.equal((await flag('llm_fallback_mode'))?.enabled, true, 'left in place');
+      const end = await handle.query(stateQuery);
+      assert.equal(end.steps.find((x) => x.id === 'recovery-check')?.status, 'unavailable');
+      assert.equal(end.steps.find((x) => x.id === 'remove-mitigations')?.status, 'skipped');
+      assert.equal(end.mitigations.find((m) => m.step === 'fallback-mode')?.status, 'applied');
+      assert.ok(pagerduty.events.length > pagesBefore);
+      const timeline = (
+        await h.pool.query('SELECT kind, message FROM incident_events WHERE workflow_id = $1 ORDER BY seq', [
+          handle.workflowId,
+        ])
+      ).rows as { kind: string; message: string }[];
+      assert.ok(
+        timeline.some((e) => e.kind === 'escalated' && /recovery not confirmed/.test(e.message)),
+        JSON.stringify(timeline.filter((e) => e.kind === 'escalated')),
+      );
+      assert.ok(!timeline.some((e) => e.kind === 'mitigation_undone'));
+      assertPostmortem(await postmortem(handle.workflowId), 'P1');
+      await recordHistory(h.client, handle.workflowId, 'llm-provider-v2-recovery-no-data');
+    } finally {
+      h.env.ANTHROPIC_API_KEY = key;
+      anthropic.mode = 'ok';
+    }
+  });
+
+  test('404 not_found_error for the probe model: the misconfigured branch, asked to fix the config, no provider mitigation', async () => {
+    anthropic.mode = 'ok';
+    anthropic.models = ['claude-haiku-4-5'];
+    try {
+      const handle = await open({ probeModel: 'claude-haiku-4-20250514' });
+      const s = await until(handle, 'the configuration question', pending('misconfigured-request'), 20_000);
+      assert.equal(s.diagnosis?.primary, 'misconfigured');
+      assert.equal(s.severity, 'unknown', 'a malformed test request says nothing of the provider');
+      const detail = s.pendingApprovals.find((p) => p.step === 'misconfigured-request')?.detail ?? '';
+      assert.match(detail, /404 not_found_error: model: claude-haiku-4-20250514/);
+      assert.match(detail, /probeModel/);
+      assert.match(detail, /ANTHROPIC_BASE_URL/);
+      for (const id of mitigationSteps)
+        assert.equal(s.steps.find((x) => x.id === id)?.status, 'skipped', `${id} offered for a misconfiguration`);
+      for (const id of ['key-issue', 'rate-limit-wait', 'server-error-retry', 'overloaded-retry', 'timeout-check'])
+        assert.equal(s.steps.find((x) => x.id === id)?.status, 'skipped', id);
+      anthropic.models = null;
+      await decide(handle, 'misconfigured-request', 'done');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved');
+      assert.equal(result.diagnosis?.primary, 'misconfigured');
+      const end = await handle.query(stateQuery);
+      assert.equal(end.steps.find((x) => x.id === 'misconfigured-request')?.status, 'done');
+      assert.deepEqual(
+        end.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone'),
+        [],
+      );
+      await recordHistory(h.client, handle.workflowId, 'llm-provider-v2-misconfigured');
+    } finally {
+      anthropic.models = null;
+    }
+  });
+
+  test('1 of the default 5 test requests failing, no app metrics: P3 intermittent, with the count and interval', async () => {
+    anthropic.mode = 'ok';
+    anthropic.errorRate = 0.2;
+    try {
+      const handle = await open({ probeRequests: LLM_PROVIDER_DEFAULTS.probeRequests });
+      const s = await until(
+        handle,
+        'the classification',
+        (x) => !['pending', 'running'].includes(x.steps.find((st) => st.id === 'classify-severity')?.status ?? ''),
+        20_000,
+      );
+      assert.equal(s.severity, 'P3');
+      assert.match(
+        s.findings.find((f) => f.step === 'classify-severity')?.summary ?? '',
+        /1 of 5 test requests failed \(20\.0%, 95% CI 3\.6%-62\.4%/,
+      );
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+    } finally {
+      anthropic.errorRate = 0;
+    }
   });
 
   test('the probe schedule opens one incident when the provider fails, joins it on the next failures, pauses', async () => {

@@ -2,7 +2,10 @@
 import type { DurationInput } from '../toolkit/duration';
 
 export interface LlmProviderParams {
-  /** Connectivity tests per probe ("Test API connectivity"), and the model and max_tokens they use. */
+  /**
+   * Connectivity tests per probe ("Test API connectivity") and the model they ask. The model must be
+   * one the API serves (the SDK's model list): a retired id answers 404 and tests nothing.
+   */
   probeRequests: number;
   probeModel: string;
   probeTimeout: DurationInput;
@@ -29,10 +32,14 @@ export interface LlmProviderParams {
   serverErrorBackoff: DurationInput;
   /** Rate limited with no retry-after header: wait this long before probing again. */
   rateLimitDefaultWait: DurationInput;
-  /** Recovery check: probes healthy for this long, checked this often, before mitigations are undone. */
+  /**
+   * Recovery check: a probe round every recoveryInterval, every one healthy for the whole
+   * recoveryWindow, before mitigations are undone. A round without data (no key, every request
+   * refused as malformed) ends the window insufficient_data and asks a responder.
+   */
   recoveryWindow: DurationInput;
   recoveryInterval: DurationInput;
-  /** Mitigation values: the reduced max_tokens, the smaller model, the fallback message. */
+  /** Mitigation values: the reduced max_tokens, the smaller model (llm_model_override), the fallback message. */
   reducedMaxTokens: number;
   fallbackModel: string;
   fallbackMessage: string;
@@ -48,7 +55,8 @@ export interface LlmProviderParams {
 
 export const LLM_PROVIDER_DEFAULTS: LlmProviderParams = {
   probeRequests: 5,
-  probeModel: 'claude-haiku-4-20250514',
+  // The document's curl asks claude-haiku-4-20250514, which the SDK's model list (1.12) no longer has.
+  probeModel: 'claude-haiku-4-5',
   probeTimeout: '30s',
   p99LatencyThreshold: '10s',
   intermittentErrorRate: 0.05,
@@ -66,7 +74,7 @@ export const LLM_PROVIDER_DEFAULTS: LlmProviderParams = {
   recoveryWindow: '10m',
   recoveryInterval: '1m',
   reducedMaxTokens: 512,
-  fallbackModel: 'claude-haiku-4-20250514',
+  fallbackModel: 'claude-haiku-4-5',
   fallbackMessage: 'Our AI assistant is temporarily unavailable. Please try again shortly.',
   keyCompromise: false,
   apiKeyId: '',

@@ -38,6 +38,12 @@ export const LLM_PROVIDER_STEPS: StepDef[] = [
     title: '401/403 → key issue: check ANTHROPIC_API_KEY is set and valid (active keys in the Console)',
   },
   {
+    id: 'misconfigured-request',
+    section: DECISION_TREE,
+    kind: 'manual',
+    title: '400/404 → misconfigured request: fix the model id or the endpoint (ANTHROPIC_BASE_URL)',
+  },
+  {
     id: 'rate-limit-wait',
     section: DECISION_TREE,
     kind: 'auto',

@@ -1,11 +1,16 @@
 // Anthropic API Incident Response — outages, degradation and rate limiting of the Claude API.
 // Follows the document: severity classification with its response times, immediate triage,
 // the decision tree, mitigation actions, key compromise, then recovery and the postmortem.
-import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+//
+// Every claim backed by evidence: no test request (no key, every request refused as malformed) is
+// "not tested", never healthy, and a responder is asked; the recovery window holds only when every
+// probe round over its whole length answered healthy, and one without data asks a responder.
+import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ProbeReport, ProbeResult } from '../../activities/provider';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
+import { llmProviderIncidentV1 } from '../legacy/llm-provider-incident.v1';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations, paramVars } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
@@ -14,6 +19,7 @@ import {
   BRANCH_MITIGATIONS,
   BRANCH_STEP,
   classify,
+  describeRefusal,
   diagnoseProvider,
   moreSevere,
   retryAfterMs,
@@ -26,6 +32,12 @@ import { LLM_PROVIDER_DEFAULTS, type LlmProviderParams } from './llm-provider-in
 import { renderPostmortem } from './llm-provider-incident.postmortem';
 import { LLM_PROVIDER_STEPS, MITIGATION } from './llm-provider-incident.steps';
 
+/**
+ * Incidents started before this patch (not tested taken for healthy, a recovery window passed
+ * without a probe) replay through llmProviderIncidentV1, unchanged.
+ */
+export const EVIDENCE_PATCH = 'llm-provider-evidence';
+
 // Probes and reads report failures as data; a few attempts cover a worker restart.
 const act = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
@@ -35,10 +47,20 @@ const draft = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { 
 interface Observation {
   report: ProbeReport;
   app: AppSignals;
+  /** Why the app's metrics could not be read, when they could not. */
+  appUnread?: string;
+  /** Why the provider may not have been tested: no key, no app error ratio. */
+  untested: string;
   classification: Classification;
 }
 
+/** How the recovery check ended: held (or confirmed by a responder), or handed to responders. */
+type Recovery = { recovered: boolean; reason: string; confirmedBy?: string };
+
+type WindowVerdict = { verdict: 'passed' | 'failed' | 'insufficient_data'; reason: string };
+
 export async function llmProviderIncident(input: RunbookInput<Partial<LlmProviderParams>>): Promise<RunbookResult> {
+  if (!patched(EVIDENCE_PATCH)) return llmProviderIncidentV1(input);
   const p: LlmProviderParams = { ...LLM_PROVIDER_DEFAULTS, ...input.params };
   const triageBudget = 5 * 60_000;
   const rb = new Runbook({ ...input, params: { ...p } }, LLM_PROVIDER_STEPS, {
@@ -48,6 +70,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   });
   const mitigations = new Mitigations(rb);
   const scope = { service: input.service, environment: input.environment };
+  const where = `${input.service} (${input.environment})`;
   const startedMs = Date.now();
   const deadlineMs = toMs(p.approvalDeadline);
   const vars = paramVars(p);
@@ -56,33 +79,56 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     input.alert?.labels.type === 'key_compromise' ||
     /key.?(compromise|leak)/i.test(input.alert?.alertname ?? '');
   const probes: ProbeResult[] = [];
+  // What the diagnosis read, and what it could not read with the reason.
+  const read: string[] = [];
+  const unread: { source: string; reason: string }[] = [];
   let severity: Severity | null = null;
+  // The reason the first observation tested nothing, when it did not.
+  let notTested: string | null = null;
   let acknowledged: DecisionInput | undefined;
   let closing = false;
   // A responder's report of degraded quality stands until a responder says it is handled.
   let qualityReported = p.degradedQuality;
   let ackLoop: Promise<void> = Promise.resolve();
+  let ackStarted = false;
 
   try {
     // Severity Classification
     rb.setStatus('diagnosing');
     const first = await rb.step('classify-severity', async () => {
       const o = await observe(p.probeRequests);
-      const c = keyCompromise
-        ? { severity: 'P1' as const, reasons: ['API key compromise', ...o.classification.reasons] }
+      if (o.report.results.length) read.push(`test requests (${o.report.results.length} to ${o.report.model})`);
+      else unread.push({ source: 'test requests', reason: o.report.reason ?? 'no test request was answered' });
+      if (o.appUnread) unread.push({ source: "the app's provider metrics", reason: o.appUnread });
+      else read.push("the app's provider metrics");
+      const c: Classification = keyCompromise
+        ? { severity: 'P1', verdict: 'incident', reasons: ['API key compromise', ...o.classification.reasons] }
         : o.classification;
-      rb.note('classify-severity', `${c.severity ?? 'no incident'}: ${c.reasons.join('; ')}`);
+      const text =
+        c.verdict === 'not_tested' ? c.reasons.join('; ') : `${c.severity ?? 'healthy'}: ${c.reasons.join('; ')}`;
+      rb.note('classify-severity', text);
       rb.finding({
         step: 'classify-severity',
-        level: c.severity === 'P1' || c.severity === 'P2' ? 'critical' : c.severity ? 'warning' : 'info',
-        summary: `${c.severity ?? 'healthy'}: ${c.reasons.join('; ')}`,
+        level:
+          c.verdict === 'not_tested'
+            ? 'unavailable'
+            : c.severity === 'P1' || c.severity === 'P2'
+              ? 'critical'
+              : c.severity
+                ? 'warning'
+                : 'info',
+        summary: text,
         evidence: { probes: o.report.results, configured: o.report.configured, reason: o.report.reason },
       });
+      if (c.verdict === 'not_tested') {
+        notTested = c.reasons.join('; ');
+        rb.unavailable('classify-severity', notTested);
+      }
       return { ...o, classification: c };
     });
     raise(first.classification);
-    ackLoop = acknowledge();
-    ackLoop.catch(() => undefined);
+    // No severity without evidence: the default one a start was given is not a claim to keep.
+    if (first.classification.verdict === 'not_tested' && !input.alert?.labels.severity) rb.setSeverity('unknown');
 
     // Immediate Triage (First 5 Minutes)
     const status = await rb.step('status-page', async () => {
@@ -90,7 +136,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       const seen = pages.filter((s) => s.available).map((s) => (s.available ? s.data : null)!);
       rb.finding({
         step: 'status-page',
-        level: seen.some((s) => s.indicator !== 'none') ? 'warning' : pages.length ? 'info' : 'unavailable',
+        level: seen.some((s) => s.indicator !== 'none') ? 'warning' : seen.length ? 'info' : 'unavailable',
         summary: pages.length
           ? pages
               .map((s) => (s.available ? `${s.data.name}: ${s.data.indicator} - ${s.data.description}` : s.reason))
@@ -98,6 +144,15 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
           : 'no status page configured (ANTHROPIC_STATUS_URL)',
         evidence: pages,
       });
+      for (const s of pages)
+        if (s.available) read.push(`status page ${s.data.name}`);
+        else unread.push({ source: `status page ${s.query ?? ''}`.trim(), reason: s.reason });
+      if (!pages.length) {
+        unread.push({ source: 'status page', reason: 'not configured (ANTHROPIC_STATUS_URL)' });
+        rb.unavailable('status-page', 'no status page configured (ANTHROPIC_STATUS_URL)');
+      } else if (!seen.length) {
+        rb.unavailable('status-page', pages.map((s) => (s.available ? '' : s.reason)).join('; '));
+      }
       return seen[0] ?? null;
     });
     await rb.step('connectivity-test', async () => {
@@ -111,35 +166,43 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
           : `not tested: ${o.report.reason}`,
         evidence: o.report,
       });
+      if (!r) rb.unavailable('connectivity-test', `not tested: ${o.report.reason ?? 'no answer'}`);
     });
     await rb.step('rate-limit-headers', async () => {
       const last = [...probes].reverse().find((r) => Object.keys(r.rateLimit).length > 0);
+      const missing = probes.length
+        ? `none of the ${probes.length} answers carried rate-limit headers`
+        : `no test request was sent (${first.report.reason ?? 'none answered'}): no headers to read`;
       rb.finding({
         step: 'rate-limit-headers',
-        level: probes.some((r) => r.status === 429) ? 'warning' : 'info',
+        level: probes.some((r) => r.status === 429) ? 'warning' : last ? 'info' : 'unavailable',
         summary: last
           ? `${Object.entries(last.rateLimit)
               .filter(([k]) => /remaining|retry-after|reset/.test(k))
               .map(([k, v]) => `${k}: ${v}`)
               .join(', ')}; request ids ${requestIds().slice(0, 5).join(', ')}`
-          : 'no rate-limit headers in the answers',
+          : missing,
         evidence: last?.rateLimit ?? null,
       });
+      if (!last) rb.unavailable('rate-limit-headers', missing);
     });
 
     if (keyCompromise) {
       for (const s of LLM_PROVIDER_STEPS.filter((s) => s.section === 'Decision Tree' || s.section === MITIGATION))
         rb.skip(s.id, 'key compromise: the key is replaced, not worked around');
-      rb.state.diagnosis = { primary: 'key_compromise', causes: [] };
+      rb.state.diagnosis = { primary: 'key_compromise', causes: [], sources: sources() };
       await keyCompromisePath();
     } else {
       for (const id of ['revoke-key', 'rotate-key', 'audit-usage', 'incident-report']) rb.skip(id, 'no key compromise');
       await decisionTree(first, status?.indicator ?? null);
     }
 
-    await recovery();
-    await rb.step('remove-mitigations', () => mitigations.undoAll('the API has recovered'));
-    return await finish();
+    const recovery = await recover();
+    if (!recovery.recovered) rb.skip('remove-mitigations', `left in place: ${recovery.reason}`);
+    else if (!rb.state.mitigations.some((m) => m.temporary && m.status === 'applied'))
+      rb.skip('remove-mitigations', 'no temporary mitigation to undo');
+    else await rb.step('remove-mitigations', () => mitigations.undoAll('the API has recovered'));
+    return await finish(recovery);
   } catch (err) {
     return await mitigations.abandon(err);
   }
@@ -154,16 +217,38 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     ]);
     probes.push(...report.results);
     const app = metrics.available ? metrics.data : { errorRatio: null, p99Ms: null, quality: null };
+    const appUnread = metrics.available ? undefined : metrics.reason;
+    const untested = [
+      report.results.length ? null : (report.reason ?? 'no test request was answered'),
+      appUnread
+        ? `the app's provider metrics: ${appUnread}`
+        : app.errorRatio === null
+          ? "the app's provider metrics have no error ratio"
+          : null,
+    ]
+      .filter(Boolean)
+      .join('; ');
     return {
       report,
       app,
-      classification: classify(report.results, app, {
-        p99LatencyMs: toMs(p.p99LatencyThreshold),
-        intermittentErrorRate: p.intermittentErrorRate,
-        qualityThreshold: p.qualityThreshold,
-        degradedQualityReported: qualityReported,
-      }),
+      appUnread,
+      untested,
+      classification: classify(
+        report.results,
+        app,
+        {
+          p99LatencyMs: toMs(p.p99LatencyThreshold),
+          intermittentErrorRate: p.intermittentErrorRate,
+          qualityThreshold: p.qualityThreshold,
+          degradedQualityReported: qualityReported,
+        },
+        untested,
+      ),
     };
+  }
+
+  function sources(): NonNullable<Diagnosis['sources']> {
+    return { read: [...new Set(read)], unread: unread.map((u) => ({ ...u })) };
   }
 
   /** Severity only rises during an incident; a rise restarts the response-time clock. */
@@ -173,6 +258,19 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     severity = c.severity;
     rb.setSeverity(severity as Severity);
     if (was) rb.record('severity_raised', `severity ${was} → ${severity}: ${c.reasons.join('; ')}`, c);
+    // The first severity established starts the acknowledgement, whenever it comes.
+    if (!ackStarted) {
+      ackStarted = true;
+      ackLoop = acknowledge();
+      ackLoop.catch(() => undefined);
+    }
+  }
+
+  /** Tells on-call what the runbook needs from a responder. */
+  async function tell(text: string): Promise<void> {
+    await act.notify.executeWithOptions({ summary: 'tell on-call' }, [
+      { target: 'oncall', text: `${text} (${workflowInfo().workflowId})` },
+    ]);
   }
 
   /** Someone must acknowledge within the severity's response time, else the next tier is paged. */
@@ -189,12 +287,12 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
               : untilNextBusinessDay(Date.now(), p.businessDayStartHour, p.businessUtcOffsetMinutes);
       if (sev === 'P1') {
         // "Immediate": page now; the deadline pages the tier after.
-        await rb.escalate(`P1 on the LLM provider: ${input.service} (${input.environment})`, 1);
+        await rb.escalate(`P1 on the LLM provider: ${where}`, 1);
       } else {
         await act.notify.executeWithOptions({ summary: 'tell on-call' }, [
           {
             target: 'oncall',
-            text: `${sev} LLM provider incident on ${input.service} (${input.environment}): acknowledge within ${formatMs(response)} (${workflowInfo().workflowId})`,
+            text: `${sev} LLM provider incident on ${where}: acknowledge within ${formatMs(response)} (${workflowInfo().workflowId})`,
           },
         ]);
       }
@@ -217,13 +315,32 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         indicator,
         first.app.p99Ms === null ? undefined : { p99Ms: first.app.p99Ms, thresholdMs: toMs(p.p99LatencyThreshold) },
       );
-      rb.state.diagnosis = { primary: d.primary, causes: d.causes };
+      rb.state.diagnosis = { primary: d.primary, causes: d.causes, sources: sources() };
       rb.record('diagnosis', `diagnosis: ${d.primary}`, d);
-      rb.note('diagnosis', d.causes.map((c) => `${c.cause} (${Math.round(c.score * 100)}%)`).join(', ') || 'no errors');
+      if (d.branch === 'not_tested')
+        rb.unavailable('diagnosis', `not tested: ${first.untested}: no branch of the decision tree to follow`);
+      else
+        rb.note(
+          'diagnosis',
+          d.causes.map((c) => `${c.cause} (${Math.round(c.score * 100)}%)`).join(', ') ||
+            `no errors in ${first.report.results.length} test requests`,
+        );
       return d;
     });
     const branchStep = BRANCH_STEP[diagnosis.branch];
-    for (const id of Object.values(BRANCH_STEP)) if (id && id !== branchStep) rb.skip(id, `not ${diagnosis.branch}`);
+    const notThis = diagnosis.branch === 'not_tested' ? 'not tested: no branch to follow' : `not ${diagnosis.branch}`;
+    for (const id of Object.values(BRANCH_STEP)) if (id && id !== branchStep) rb.skip(id, notThis);
+    // The mitigations the document gives another branch are not for this one, from the start.
+    const offered = BRANCH_MITIGATIONS[diagnosis.branch];
+    const mitigationSteps = LLM_PROVIDER_STEPS.filter((s) => s.section === MITIGATION && s.kind === 'approval');
+    for (const s of mitigationSteps)
+      if (!offered.includes(s.id))
+        rb.skip(
+          s.id,
+          diagnosis.branch === 'not_tested'
+            ? 'not tested: no mitigation without evidence of a failure'
+            : `not for ${diagnosis.branch}`,
+        );
     let recovered = false;
     if (diagnosis.branch === 'auth_failure') {
       await rb.step('key-issue', async () => {
@@ -234,7 +351,19 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         });
         rb.note('key-issue', fixed ? `${fixed.by}: ${fixed.decision}` : 'withdrawn');
       });
-      recovered = (await observe(p.probeRequests)).classification.severity === null;
+      recovered = settled(await observe(p.probeRequests), null);
+    } else if (diagnosis.branch === 'misconfigured') {
+      await rb.step('misconfigured-request', async () => {
+        const refusal = describeRefusal(first.report.results);
+        const question = `The API refused the test requests as malformed: ${refusal} (model "${p.probeModel}"). The request is wrong, not the provider: a model id the API does not serve, or the wrong endpoint. Fix probeModel (runbooks.llm-provider-incident.params; and the app's own model setting if it uses the same id) or ANTHROPIC_BASE_URL, then mark done; skip if it is not a configuration problem.`;
+        await tell(
+          `LLM provider incident on ${where}: test requests refused as misconfigured (${refusal}); a responder must fix the model id or endpoint`,
+        );
+        const fixed = await rb.gate('misconfigured-request', { kind: 'manual', detail: question, deadlineMs });
+        if (fixed?.decision === 'skip') rb.skip('misconfigured-request', `${fixed.by}: not a configuration problem`);
+        else rb.note('misconfigured-request', fixed ? `${fixed.by}: ${fixed.decision}` : 'withdrawn');
+      });
+      recovered = settled(await observe(p.probeRequests), null);
     } else if (diagnosis.branch === 'rate_limited') {
       recovered = await rb.step('rate-limit-wait', async () => {
         const waitMs = retryAfterMs(first.report.results) ?? toMs(p.rateLimitDefaultWait);
@@ -266,10 +395,8 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         );
       });
     }
-    const plan = recovered ? [] : [...BRANCH_MITIGATIONS[diagnosis.branch]];
-    for (const s of LLM_PROVIDER_STEPS.filter((s) => s.section === MITIGATION && s.kind === 'approval'))
-      if (!plan.includes(s.id))
-        rb.skip(s.id, recovered ? 'recovered before mitigation' : `not for ${diagnosis.branch}`);
+    const plan = recovered ? [] : [...offered];
+    if (recovered) for (const id of offered) rb.skip(id, 'recovered before mitigation');
     for (const step of plan) {
       await mitigations.apply({
         step,
@@ -281,12 +408,18 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       });
     }
     if (!recovered && plan.length === 0) {
-      // Degraded quality or an app-side signal with no branch: responders look into it.
-      const handled = await rb.gate('manual-mitigation', {
-        kind: 'manual',
-        detail: `${rb.state.findings[0]?.summary ?? ''}. ${severity ? 'Investigate' : 'The provider answers: look for the cause in the app'}, then mark done.`,
-        deadlineMs,
-      });
+      let detail: string;
+      if (diagnosis.branch === 'not_tested') {
+        const why = notTested ?? `not tested: ${first.untested}`;
+        detail = `The provider was ${why}. Nothing shows it healthy or failing, so the runbook offers no mitigation. Check it by hand (the document's curl with a valid key, status.anthropic.com), mitigate what needs it, then mark done; skip if there is nothing to do. The recovery check follows either way.`;
+        await tell(`LLM provider incident on ${where}: ${why}. A responder must check the provider by hand`);
+      } else if (diagnosis.branch === 'misconfigured') {
+        detail = `Test requests are still refused after the fix (${describeRefusal(probes.slice(-p.probeRequests)) || 'see the findings'}): this runbook's probeModel ("${p.probeModel}") is fixed for this incident. Check by hand, then mark done.`;
+      } else {
+        // Degraded quality or an app-side signal with no branch: responders look into it.
+        detail = `${rb.state.findings[0]?.summary ?? ''}. ${severity ? 'Investigate' : 'The provider answers: look for the cause in the app'}, then mark done.`;
+      }
+      const handled = await rb.gate('manual-mitigation', { kind: 'manual', detail, deadlineMs });
       rb.note('manual-mitigation', handled ? `${handled.by}: ${handled.decision}` : 'withdrawn');
       if (handled?.decision === 'done') qualityReported = false;
     } else {
@@ -295,11 +428,19 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   }
 
   /** True when the retry came back healthy; the observation may raise the severity. */
-  function settled(o: Observation, step: string): boolean {
+  function settled(o: Observation, step: string | null): boolean {
     raise(o.classification);
-    const healthy = o.classification.severity === null;
-    rb.note(step, healthy ? 'the API answers again' : `still failing: ${o.classification.reasons.join('; ')}`);
-    return healthy;
+    const c = o.classification;
+    if (step)
+      rb.note(
+        step,
+        c.verdict === 'healthy'
+          ? 'the API answers again'
+          : c.verdict === 'not_tested'
+            ? `no answer to judge: ${c.reasons.join('; ')}`
+            : `still failing: ${c.reasons.join('; ')}`,
+      );
+    return c.verdict === 'healthy';
   }
 
   async function keyCompromisePath(): Promise<void> {
@@ -338,60 +479,122 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
             }`,
         evidence: audit,
       });
+      if (!audit.available) rb.unavailable('audit-usage', `usage audit unavailable: ${audit.reason}`);
     });
-    await rb.step('incident-report', async () => {
-      rb.note('incident-report', 'filed with the postmortem in the incident store');
-    });
+    // Filed once the postmortem is stored (after the recovery check), not before.
+    rb.note('incident-report', 'waiting: filed with the postmortem once the recovery check has ended');
   }
 
-  /** Probes until the API has been healthy for the whole recovery window. */
-  async function recovery(): Promise<void> {
+  /** Probe rounds over the recovery window until one holds, or a responder decides for one without data. */
+  async function recover(): Promise<Recovery> {
     rb.setStatus('validating');
-    await rb.step('recovery-check', async () => {
+    return rb.step('recovery-check', async () => {
       const windowMs = toMs(p.recoveryWindow);
       const intervalMs = toMs(p.recoveryInterval);
-      let healthySince: number | null = null;
-      for (let i = 1; ; i++) {
-        const o = await observe(p.probeRequests);
-        raise(o.classification);
-        const healthy = o.classification.severity === null;
-        healthySince = healthy ? (healthySince ?? Date.now()) : null;
-        rb.note(
-          'recovery-check',
-          `probe ${i}: ${healthy ? 'healthy' : o.classification.reasons.join('; ')}${healthySince ? ` (healthy for ${formatMs(Date.now() - healthySince)})` : ''}`,
+      let told = false;
+      for (let n = 1; ; n++) {
+        const w = await holdWindow(n, windowMs, intervalMs);
+        if (w.verdict === 'passed') {
+          rb.note('recovery-check', w.reason);
+          return { recovered: true, reason: w.reason };
+        }
+        if (w.verdict === 'failed') {
+          // Still failing: the provider has not recovered. Nothing is undone; the next window starts.
+          const next = `the mitigations stay in place; window ${n + 1} starts with the next probe in ${formatMs(intervalMs)}`;
+          rb.note('recovery-check', `window ${n} failed: ${w.reason}; ${next}`);
+          rb.record('recovery_window_failed', `window ${n} failed: ${w.reason}; ${next}`, w, 'recovery-check');
+          if (!told) {
+            told = true;
+            await tell(
+              `LLM provider on ${where} still failing during recovery (${w.reason}). The runbook keeps the mitigations and probes every ${formatMs(intervalMs)}; it undoes them only after ${formatMs(windowMs)} of healthy probes. On-call decides whether more is needed`,
+            );
+          }
+          await sleep(intervalMs, { summary: `recovery window ${n + 1}` });
+          continue;
+        }
+        rb.note('recovery-check', `window ${n}: insufficient data: ${w.reason}`);
+        rb.record('recovery_insufficient_data', `window ${n}: insufficient data: ${w.reason}`, w, 'recovery-check');
+        await tell(
+          `LLM provider on ${where}: the recovery window had insufficient data (${w.reason}). A responder must decide recovery-check: done (recovered, confirmed by hand), approve (hold the window again) or skip (keep the mitigations, escalate)`,
         );
-        rb.record(
-          'recovery_probe',
-          healthy ? 'healthy' : o.classification.reasons.join('; '),
-          o.classification,
-          'recovery-check',
-        );
-        if (healthySince !== null && Date.now() - healthySince >= windowMs) return;
-        await sleep(intervalMs, { summary: `recovery probe ${i + 1}` });
+        const answer = await rb.gate('recovery-check', {
+          kind: 'manual',
+          decisions: ['done', 'approve', 'skip'],
+          detail: `Recovery window ${n}: insufficient data: ${w.reason}. Nothing shows the API recovered. done: you confirmed it recovered by other means; the mitigations are undone. approve: hold the ${formatMs(windowMs)} window again. skip: keep the mitigations in place and escalate to the next tier.`,
+          deadlineMs,
+        });
+        const comment = answer?.comment ? `: "${answer.comment}"` : '';
+        if (answer?.decision === 'approve') {
+          rb.note('recovery-check', `window ${n}: insufficient data; ${answer.by} extended it${comment}`);
+          continue;
+        }
+        if (answer?.decision === 'done') {
+          const reason = `insufficient data (${w.reason}); confirmed recovered by ${answer.by}${comment}`;
+          rb.note('recovery-check', reason);
+          return { recovered: true, reason, confirmedBy: answer.by };
+        }
+        const reason = `insufficient data (${w.reason}); ${answer ? `${answer.by} kept the mitigations in place and escalated${comment}` : 'not judged'}`;
+        rb.unavailable('recovery-check', reason);
+        rb.setStatus('escalated');
+        await rb.escalate(`LLM provider recovery not confirmed on ${where}: ${w.reason}; mitigations left in place`, 2);
+        return { recovered: false, reason };
       }
     });
   }
 
-  async function finish(): Promise<RunbookResult> {
+  /**
+   * One recovery window: a probe round now and every interval until the window has passed. It holds
+   * only when every round answered healthy; a failing round fails it, a round without data (no key,
+   * every request refused as malformed) ends it insufficient_data.
+   */
+  async function holdWindow(n: number, windowMs: number, intervalMs: number): Promise<WindowVerdict> {
+    const started = Date.now();
+    for (let round = 1; ; round++) {
+      const o = await observe(p.probeRequests);
+      raise(o.classification);
+      const c = o.classification;
+      const elapsed = Date.now() - started;
+      const text = c.verdict === 'healthy' ? 'healthy' : c.reasons.join('; ');
+      rb.note('recovery-check', `window ${n}, probe ${round}: ${text} (${formatMs(elapsed)} of ${formatMs(windowMs)})`);
+      rb.record('recovery_probe', text, c, 'recovery-check');
+      if (c.verdict === 'not_tested')
+        return { verdict: 'insufficient_data', reason: `probe ${round} of window ${n} had no data: ${text}` };
+      if (c.verdict === 'incident') return { verdict: 'failed', reason: `probe ${round}: ${text}` };
+      if (elapsed >= windowMs)
+        return {
+          verdict: 'passed',
+          reason: `held: all ${round} probe rounds healthy over ${formatMs(elapsed)} (window ${formatMs(windowMs)}, a round every ${formatMs(intervalMs)})`,
+        };
+      await sleep(intervalMs, { summary: `recovery window ${n}: probe ${round + 1}` });
+    }
+  }
+
+  async function finish(recovery: Recovery): Promise<RunbookResult> {
     closing = true;
     rb.setStatus('follow_up');
-    const diagnosis: Diagnosis = rb.state.diagnosis ?? { primary: 'healthy', causes: [] };
+    const diagnosis: Diagnosis = rb.state.diagnosis ?? { primary: 'unknown', causes: [] };
     const applied = rb.state.mitigations
       .filter((m) => m.status === 'applied' || m.status === 'undone')
       .map((m) => m.step);
-    const resolution = applied.length
-      ? `recovered; mitigations ${applied.join(', ')} undone`
-      : 'recovered without mitigation';
+    const resolution = !recovery.recovered
+      ? `not confirmed recovered: ${recovery.reason}; ${applied.length ? `mitigations ${applied.join(', ')} left in place` : 'no mitigation applied'}`
+      : `${recovery.confirmedBy ? `recovered (confirmed by ${recovery.confirmedBy} without probe data)` : 'recovered'}${
+          applied.length ? `; mitigations ${applied.join(', ')} undone` : ' without mitigation'
+        }`;
     rb.state.resolution = resolution;
     const actionItems = actionItemsFor(diagnosis.primary);
+    const severityText = severity ?? (notTested ? `unknown (${notTested})` : 'none');
     await rb.step('postmortem', async () => {
       const postmortem = renderPostmortem({
-        title: `${input.service} (${input.environment}): ${diagnosis.primary.replace(/_/g, ' ')}`,
+        title: `${where}: ${diagnosis.primary.replace(/_/g, ' ')}`,
         startedAt: rb.state.startedAt,
         endedAt: new Date().toISOString(),
-        severity: severity ?? 'none',
+        severity: severityText,
         impact: impact(),
-        rootCause: diagnosis.causes[0]?.evidence.join('; ') ?? diagnosis.primary,
+        rootCause:
+          diagnosis.primary === 'not_tested'
+            ? `unknown: the provider was ${notTested ?? 'not tested'}`
+            : (diagnosis.causes[0]?.evidence.join('; ') ?? diagnosis.primary),
         detection:
           input.source === 'alertmanager'
             ? `alert ${input.alert?.alertname ?? ''} from Alertmanager`
@@ -421,8 +624,19 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       await scheduleFollowUp(input, actionItems, toMs(p.followUpAfter));
       rb.note('postmortem', `stored with the incident; follow-up in ${formatMs(toMs(p.followUpAfter))}`);
     });
+    if (keyCompromise)
+      await rb.step('incident-report', async () => {
+        rb.note('incident-report', 'filed: the postmortem is stored with the incident');
+      });
     await ackLoop;
-    rb.setStatus('resolved');
+    if (rb.state.steps.find((s) => s.id === 'acknowledge')?.status === 'pending')
+      rb.skip(
+        'acknowledge',
+        ackStarted
+          ? 'nobody acknowledged before the incident closed'
+          : 'no severity was established: nothing to acknowledge',
+      );
+    rb.setStatus(recovery.recovered ? 'resolved' : 'escalated');
     await rb.flush();
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   }
@@ -432,8 +646,10 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   }
 
   function impact(): string {
+    const between = `between ${rb.state.startedAt} and ${new Date().toISOString()} (${Math.round((Date.now() - startedMs) / 60_000)} minutes)`;
+    if (!probes.length) return `unknown: no test request was sent (${notTested ?? 'not configured'}) ${between}`;
     const failed = probes.filter((r) => r.outcome !== 'ok').length;
-    return `${failed} of ${probes.length} test requests failed between ${rb.state.startedAt} and ${new Date().toISOString()} (${Math.round((Date.now() - startedMs) / 60_000)} minutes); severity ${severity ?? 'none'}`;
+    return `${failed} of ${probes.length} test requests failed ${between}; severity ${severity ?? (notTested ? 'unknown' : 'none')}`;
   }
 }
 
@@ -453,6 +669,8 @@ function actionItemsFor(primary: string): string[] {
     timeout: ['Set client timeouts from max_tokens; route slow paths to a smaller model'],
     auth_failure: ['Alert on key expiry; keep key rotation scripted'],
     key_compromise: ['Rotate keys on a schedule; scope keys per environment; alert on usage by unknown keys'],
+    misconfigured: ["Check configured model ids against the provider's model list before they ship"],
+    not_tested: ['Give the runbook what it needs to test the provider (ANTHROPIC_API_KEY on the worker)'],
   };
   return [
     ...(items[primary] ?? ['Review detection for degraded quality']),
