@@ -189,17 +189,18 @@ export function createCostActivities({ telemetry, drillTelemetry }: Deps) {
     /** Cost since `sinceMs` (at most the last hour), and the hour's worth it comes to. */
     async costRate(
       input: { sinceMs: number } & TelemetryTarget,
-    ): Promise<Observed<{ cost: number; seconds: number; perHour: number }>> {
+    ): Promise<Observed<{ cost: number; seconds: number; perHour: number; requests: number }>> {
       return observe(async () => {
-        const { rows } = await db(input).query<{ cost: string; seconds: number }>(
-          `SELECT coalesce(sum(cost_usd), 0) AS cost,
+        const { rows } = await db(input).query<{ cost: string; seconds: number; requests: string }>(
+          `SELECT coalesce(sum(cost_usd), 0) AS cost, count(*) AS requests,
                   extract(epoch FROM now() - greatest($1::timestamptz, now() - interval '1 hour'))::float8 AS seconds
            FROM inference_events WHERE created_at > greatest($1::timestamptz, now() - interval '1 hour')`,
           [new Date(input.sinceMs)],
         );
         const cost = Number(rows[0].cost);
         const seconds = Math.max(1, rows[0].seconds);
-        return { cost, seconds, perHour: (cost * 3600) / seconds };
+        // The events counted: no events is no data about the cost, not a cost of 0.
+        return { cost, seconds, perHour: (cost * 3600) / seconds, requests: Number(rows[0].requests) };
       }, 'SUM(cost_usd) since the mitigation, at most the last hour');
     },
   };

@@ -21,6 +21,8 @@ export interface GenerateOptions {
   now?: Date;
   /** How long before `now` the root cause set in; default 8 hours. */
   spikeHours?: number;
+  /** Weekend traffic as a share of a weekday's; default 0.7. */
+  weekend?: number;
   /** setseed() value in [-1, 1]: the same options write the same rows. */
   seed?: number;
   /** Called after each day's batch. */
@@ -50,7 +52,7 @@ interface HourPlan {
   weight: number;
 }
 
-function plan(now: Date, spikeHours: number, scenario: Scenario): HourPlan[] {
+function plan(now: Date, spikeHours: number, scenario: Scenario, weekend: number): HourPlan[] {
   const last = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS;
   const spikeFrom = now.getTime() - spikeHours * HOUR_MS;
   const hours: HourPlan[] = [];
@@ -58,9 +60,9 @@ function plan(now: Date, spikeHours: number, scenario: Scenario): HourPlan[] {
     const d = new Date(t);
     const span = Math.min(3600, (now.getTime() - t) / 1000);
     if (span <= 0) continue;
-    // Busiest mid-afternoon UTC, quietest at night; weekends at 70 %; slow growth over the month.
+    // Busiest mid-afternoon UTC, quietest at night; quieter weekends; slow growth over the month.
     const daily = 0.3 + 0.7 * (0.5 - 0.5 * Math.cos((2 * Math.PI * (d.getUTCHours() - 4)) / 24));
-    const weekly = d.getUTCDay() === 0 || d.getUTCDay() === 6 ? 0.7 : 1;
+    const weekly = d.getUTCDay() === 0 || d.getUTCDay() === 6 ? weekend : 1;
     const trend = 1 + (0.1 * (t - (last - DAYS * 24 * HOUR_MS))) / (DAYS * 24 * HOUR_MS);
     const spike = t + span * 1000 > spikeFrom;
     const extra = spike ? 1 / (1 - EXTRA_SHARE[scenario]) : 1;
@@ -160,7 +162,7 @@ export async function generateTelemetry(
   options: GenerateOptions,
 ): Promise<{ events: number; tools: number }> {
   const now = options.now ?? new Date();
-  const hours = plan(now, options.spikeHours ?? 8, options.scenario);
+  const hours = plan(now, options.spikeHours ?? 8, options.scenario, options.weekend ?? 0.7);
   const eventCounts = allocate(
     hours.map((h) => h.weight),
     options.rows,

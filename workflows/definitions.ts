@@ -66,7 +66,11 @@ export const INCIDENT_STATUSES = [
 ] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
-export const DECISIONS = ['approve', 'reject', 'done', 'skip', 'acknowledge'] as const;
+/**
+ * approve/reject at an approval gate, done/skip at a manual step, acknowledge for a page, and
+ * confirm/extend/escalate for a validation window that had too little data to judge.
+ */
+export const DECISIONS = ['approve', 'reject', 'done', 'skip', 'acknowledge', 'confirm', 'extend', 'escalate'] as const;
 export type DecisionKind = (typeof DECISIONS)[number];
 
 export interface DecisionInput {
@@ -227,6 +231,11 @@ export interface DrillContext {
   telemetryDatabase?: string;
   /** A local endpoint answering the Messages API the way the scenario's provider fails. */
   providerBaseUrl?: string;
+  /**
+   * A local endpoint in the worker answering Prometheus' HTTP API with the scenario's 5xx ratio,
+   * read instead of the configured Prometheus (the worker reads only drill endpoints it started).
+   */
+  prometheusUrl?: string;
 }
 
 /** Workflow ids of drills' runbooks start with this; activities refuse to change anything for them. */

@@ -38,7 +38,7 @@ const USAGE = `usage:
   runbook start <runbook-id> [--param k=v ...] [--key K] [--service S] [--environment E] [--severity P1..P4] [--json]
   runbook list [--open] [--json]
   runbook status <workflow-id> [--json]
-  runbook decide <workflow-id> <step> <approve|reject|done|skip|acknowledge> --by <name> [--comment ..]
+  runbook decide <workflow-id> <step> <approve|reject|done|skip|acknowledge|confirm|extend|escalate> --by <name> [--comment ..]
   runbook approve|reject|ack <workflow-id> <step> --by <name> [--comment ..]
   runbook probe status|pause|resume|enable [--comment ..] [--json]
   runbook maintenance status|sync [--json]
@@ -74,7 +74,7 @@ function renderState(s: IncidentState): string {
   const lines = [
     `${s.runbook} ${s.incidentId}`,
     `  status ${s.status} · severity ${s.severity} · ${s.service}/${s.environment} · started ${s.startedAt}`,
-    `  diagnosis: ${s.diagnosis ? s.diagnosis.causes.map((c) => `${c.cause} (${c.score})`).join(', ') || 'unknown' : 'pending'}`,
+    `  diagnosis: ${s.diagnosis ? s.diagnosis.causes.map((c) => `${c.cause} (${c.score})`).join(', ') || s.diagnosis.primary : 'pending'}`,
   ];
   for (const p of s.pendingApprovals) {
     lines.push(

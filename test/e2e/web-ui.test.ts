@@ -180,7 +180,7 @@ describe('the Temporal Web UI as a person sees it', { skip, timeout: 120_000 }, 
       await page.getByRole('button', { name: 'Descending' }).click();
       await page.getByRole('button', { name: 'Ascending' }).waitFor();
       const history = page.getByTestId('event-summary-table');
-      for (const text of ['5xx ratio per route (Prometheus)', 'error logs (Loki)', 'changes in the past 1h']) {
+      for (const text of ['5xx ratio per route (Prometheus)', 'error logs (Loki)', 'changes in the 1h before the alert']) {
         await history.getByText(text, { exact: true }).first().waitFor();
       }
       await history.getByText('5xx ratio per route (Prometheus)', { exact: true }).first().scrollIntoViewIfNeeded();

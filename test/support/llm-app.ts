@@ -48,9 +48,20 @@ export class LlmApp {
 
   constructor(readonly pool: Pool) {}
 
-  async generate(scenario: Scenario, rows: number, now = new Date()): Promise<void> {
+  /**
+   * 30 days of a scenario ending at `now`. Ending at the wall clock, every day is weighted alike: the
+   * runbook's baseline is the same hour on the 7 days before, and a quieter weekend would make the
+   * spike's size depend on the day the suite runs.
+   */
+  async generate(scenario: Scenario, rows: number, now?: Date): Promise<void> {
     await this.pool.query('TRUNCATE inference_events, tool_calls, feature_flags');
-    await generateTelemetry(this.pool, { scenario, rows, now, toolRows: Math.round(rows / 5) });
+    await generateTelemetry(this.pool, {
+      scenario,
+      rows,
+      now: now ?? new Date(),
+      toolRows: Math.round(rows / 5),
+      ...(now ? {} : { weekend: 1 }),
+    });
   }
 
   /** The mean cost of the current hour on the previous `days` days: the runbook's baseline. */

@@ -1,10 +1,13 @@
 // Diagnosis for the API Error Budget runbook: weighs the evidence of the five diagnostics against
-// the document's five causes and proposes its mitigations, most likely cause first.
+// the document's five causes and proposes its mitigations, most likely cause first. No error signal
+// (no elevated route, no error trace, no error log line) is `insufficient_data`, never a cause; a
+// change counts only when the 5xx ratio rose after it.
 import type { Cause, Diagnosis } from '../definitions';
 import type { ChangeEvent } from '../../activities/db/incident-store';
 import type { DependencyHealth, ProviderStatus } from '../../activities/dependencies';
 import type { Observed } from '../../activities/http';
 import type { ErrorLogSummary } from '../../activities/loki';
+import type { RouteRatio, RouteSeries } from '../../activities/prometheus';
 import type { TraceException } from '../../activities/traces';
 
 export const CAUSES = [
@@ -14,14 +17,26 @@ export const CAUSES = [
   'database_errors',
   'rate_limiting',
 ] as const;
-export type ApiCause = (typeof CAUSES)[number] | 'unknown';
+export type ApiCause = (typeof CAUSES)[number] | 'unknown' | 'insufficient_data';
+
+/** A change in the window before the alert, and whether the errors rose after it (null: cannot tell). */
+export interface JudgedChange extends ChangeEvent {
+  rose: boolean | null;
+  why: string;
+}
 
 export interface Evidence {
+  routes: Observed<RouteRatio[]>;
   traces: Observed<TraceException[]>;
   logs: Observed<ErrorLogSummary>;
   dependencies: DependencyHealth[];
   providers: Observed<ProviderStatus>[];
-  changes: ChangeEvent[];
+  changes: Observed<JudgedChange[]>;
+}
+
+export interface DiagnoseOptions {
+  /** A route above this 5xx ratio is elevated: an error signal. */
+  alertThreshold: number;
 }
 
 /** The document's mitigations per cause, in the order they are offered. */
@@ -32,6 +47,7 @@ export const MITIGATIONS: Record<ApiCause, string[]> = {
   database_errors: ['migration-rollback', 'replica-failover'],
   rate_limiting: ['raise-concurrency', 'circuit-breaker-queue'],
   unknown: [],
+  insufficient_data: [],
 };
 
 const PATTERNS: Record<(typeof CAUSES)[number], RegExp> = {
@@ -56,7 +72,101 @@ function textsOf(evidence: Evidence): { text: string; count: number }[] {
   return out;
 }
 
-export function diagnose(evidence: Evidence): Diagnosis {
+const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
+const changeName = (c: ChangeEvent) =>
+  `${c.kind}${c.version ? ` ${c.version}` : ''} at ${c.at}${c.description ? `: ${c.description}` : ''}`;
+
+/**
+ * Did the 5xx ratio rise after the change? Per route: the mean over `baselineMs` before it against
+ * the peak after it. A route counts when it was below the alert threshold before and above it (and
+ * at least twice as high) after; with no data before the change there is no telling.
+ */
+export function judgeChange(
+  change: ChangeEvent,
+  series: Observed<RouteSeries[]>,
+  o: { alertThreshold: number; baselineMs: number },
+): JudgedChange {
+  if (!series.available) return { ...change, rose: null, why: `5xx history unavailable: ${series.reason}` };
+  const at = Date.parse(change.at);
+  let bestRise: string | undefined;
+  let seenBefore = false;
+  let worst: { route: string; before: number; after: number } | undefined;
+  for (const s of series.data) {
+    const before = s.points.filter(([t]) => t >= at - o.baselineMs && t < at).map(([, v]) => v);
+    const after = s.points.filter(([t]) => t >= at).map(([, v]) => v);
+    if (!before.length || !after.length) continue;
+    seenBefore = true;
+    const mean = before.reduce((a, b) => a + b, 0) / before.length;
+    const peak = Math.max(...after);
+    if (!worst || peak > worst.after) worst = { route: s.route, before: mean, after: peak };
+    if (peak > o.alertThreshold && mean < o.alertThreshold && peak >= 2 * mean && !bestRise)
+      bestRise = `5xx on ${s.route} rose from ${pct(mean)} before to ${pct(peak)} after ${changeName(change)}`;
+  }
+  if (bestRise) return { ...change, rose: true, why: bestRise };
+  if (!seenBefore)
+    return {
+      ...change,
+      rose: null,
+      why: `no 5xx data around ${changeName(change)}: cannot tell whether errors rose after it`,
+    };
+  return {
+    ...change,
+    rose: false,
+    why: `errors did not rise after ${changeName(change)} (worst: ${worst!.route} ${pct(worst!.before)} before, ${pct(worst!.after)} after)`,
+  };
+}
+
+/** Every change of the window, judged; one recorded after the alert started cannot have caused it. */
+export function judgeChanges(
+  changes: ChangeEvent[],
+  series: Observed<RouteSeries[]>,
+  o: { alertStartMs: number; alertThreshold: number; baselineMs: number },
+): JudgedChange[] {
+  return changes.map((c) =>
+    Date.parse(c.at) > o.alertStartMs
+      ? {
+          ...c,
+          rose: false,
+          why: `${changeName(c)} came after the alert started (${new Date(o.alertStartMs).toISOString()}): not a cause`,
+        }
+      : judgeChange(c, series, o),
+  );
+}
+
+/** Any sign of errors: an elevated route, a failing span, an error log line. */
+export function errorSignal(evidence: Evidence, o: DiagnoseOptions): string[] {
+  const signs: string[] = [];
+  if (evidence.routes.available) {
+    const elevated = evidence.routes.data.filter((r) => r.ratio > o.alertThreshold);
+    if (elevated.length) signs.push(`5xx above ${pct(o.alertThreshold)} on ${elevated.map((r) => r.route).join(', ')}`);
+  }
+  if (evidence.traces.available && evidence.traces.data.length)
+    signs.push(`${evidence.traces.data.reduce((n, t) => n + t.count, 0)} error spans`);
+  if (evidence.logs.available && evidence.logs.data.lines) signs.push(`${evidence.logs.data.lines} error log lines`);
+  return signs;
+}
+
+/** The sources the diagnosis read, and those it could not read with the reason. */
+export function sourcesOf(evidence: Evidence): NonNullable<Diagnosis['sources']> {
+  const read: string[] = [];
+  const unread: { source: string; reason: string }[] = [];
+  const add = (source: string, o: Observed<unknown>) =>
+    o.available ? read.push(source) : unread.push({ source, reason: o.reason });
+  add('prometheus (5xx per route)', evidence.routes);
+  add('traces', evidence.traces);
+  add('logs', evidence.logs);
+  for (const d of evidence.dependencies) {
+    if (/not configured/.test(d.detail)) unread.push({ source: d.name, reason: d.detail });
+    else read.push(d.name);
+  }
+  evidence.providers.forEach((p, i) => add(p.available ? `status page ${p.data.name}` : `status page ${i + 1}`, p));
+  add('change events', evidence.changes);
+  return { read, unread };
+}
+
+export function diagnose(evidence: Evidence, o: DiagnoseOptions): Diagnosis {
+  const sources = sourcesOf(evidence);
+  if (errorSignal(evidence, o).length === 0) return { primary: 'insufficient_data', causes: [], sources };
   const texts = textsOf(evidence);
   const total = texts.reduce((n, t) => n + t.count, 0);
   const scores = new Map<(typeof CAUSES)[number], { score: number; evidence: string[] }>();
@@ -67,12 +177,12 @@ export function diagnose(evidence: Evidence): Diagnosis {
     scores.set(cause, entry);
   };
 
-  for (const c of evidence.changes) {
-    const what = `${c.kind}${c.version ? ` ${c.version}` : ''} at ${c.at}${c.description ? `: ${c.description}` : ''}`;
-    if (c.kind === 'deploy') add('deployment_regression', 0.6, `deployment in the past hour (${what})`);
+  for (const c of evidence.changes.available ? evidence.changes.data : []) {
+    if (!c.rose) continue;
+    if (c.kind === 'deploy') add('deployment_regression', 0.6, `deployment before the errors: ${c.why}`);
     if (c.kind === 'config' || c.kind === 'secret' || c.kind === 'flag')
-      add('config_drift', 0.6, `${c.kind} change in the past hour (${what})`);
-    if (c.kind === 'migration') add('database_errors', 0.4, `schema migration in the past hour (${what})`);
+      add('config_drift', 0.6, `${c.kind} change before the errors: ${c.why}`);
+    if (c.kind === 'migration') add('database_errors', 0.4, `schema migration before the errors: ${c.why}`);
   }
 
   for (const dep of evidence.dependencies) {
@@ -112,16 +222,17 @@ export function diagnose(evidence: Evidence): Diagnosis {
       mitigation: MITIGATIONS[cause][0],
     }))
     .sort((a, b) => b.score - a.score || CAUSES.indexOf(a.cause as never) - CAUSES.indexOf(b.cause as never));
-  return { primary: causes[0]?.cause ?? 'unknown', causes };
+  return { primary: causes[0]?.cause ?? 'unknown', causes, sources };
 }
 
 /** Every mitigation to offer, in order: each cause's options, most likely cause first. */
-export function mitigationPlan(diagnosis: Diagnosis, changes: ChangeEvent[]): string[] {
+export function mitigationPlan(diagnosis: Diagnosis, changes: JudgedChange[]): string[] {
   const plan: string[] = [];
   for (const c of diagnosis.causes) {
     let options = MITIGATIONS[c.cause as ApiCause] ?? [];
     // A migration rollback only makes sense when a migration shipped; else go straight to failover.
-    if (c.cause === 'database_errors' && !changes.some((x) => x.kind === 'migration')) options = ['replica-failover'];
+    if (c.cause === 'database_errors' && !changes.some((x) => x.kind === 'migration' && x.rose))
+      options = ['replica-failover'];
     for (const o of options) if (!plan.includes(o)) plan.push(o);
   }
   return plan;

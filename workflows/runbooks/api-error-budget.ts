@@ -1,16 +1,20 @@
 // API Error Budget Runbook — related alert: API Error Rate (5xx > 1 %).
 // Follows the document section by section: immediate actions, diagnostics, mitigation,
-// validation, post-incident tasks.
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+// validation, post-incident tasks. A step is done only with data to show for it; a human
+// acknowledges the page; no error signal is no diagnosis; the window holds for its whole length.
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { DecisionInput, RunbookInput, RunbookResult } from '../definitions';
+import type { Observed } from '../../activities/http';
+import type { RouteSeries } from '../../activities/prometheus';
+import type { RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
+import { apiErrorBudgetV1 } from '../legacy/api-error-budget.v1';
 import { formatMs, toMs } from '../toolkit/duration';
+import { holdWindow, type HoldResult } from '../toolkit/hold-window';
 import { Mitigations } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
 import { Runbook } from '../toolkit/runbook';
-import { validationWindow } from '../toolkit/validation';
-import { diagnose, mitigationPlan, type Evidence } from './api-error-budget.diagnose';
+import { diagnose, judgeChanges, mitigationPlan, type Evidence, type JudgedChange } from './api-error-budget.diagnose';
 import { API_ERROR_BUDGET_DEFAULTS, type ApiErrorBudgetParams } from './api-error-budget.params';
 import { API_ERROR_BUDGET_STEPS, MITIGATION } from './api-error-budget.steps';
 
@@ -25,28 +29,33 @@ const act = proxyActivities<Activities>({
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetParams>>): Promise<RunbookResult> {
+  // Incidents started before claims needed evidence replay on the code they started with.
+  if (!patched('api-error-budget-evidence')) return apiErrorBudgetV1(input);
   const p: ApiErrorBudgetParams = { ...API_ERROR_BUDGET_DEFAULTS, ...input.params };
   const rb = new Runbook({ ...input, params: { ...p } }, API_ERROR_BUDGET_STEPS);
   const mitigations = new Mitigations(rb);
-  const scope = { service: input.service, environment: input.environment };
+  const scope = {
+    service: input.service,
+    environment: input.environment,
+    ...(input.drill?.prometheusUrl ? { source: input.drill.prometheusUrl } : {}),
+  };
   const startedMs = Date.now();
+  // The incident began when the alert did: "the past hour" and "errors rose after" are measured from it.
+  const alertStartMs = Math.min(startedMs, Date.parse(input.alert?.startsAt ?? '') || startedMs);
   const deadlineMs = toMs(p.approvalDeadline);
   const pct = (r: number | null) => (r === null ? 'no traffic' : `${(r * 100).toFixed(2)}%`);
+  let closing = false;
+  let ack: Promise<void> = Promise.resolve();
 
   try {
     // 1. Immediate Actions
-    await rb.step('acknowledge', async () => {
-      const sent = await act.notify.executeWithOptions({ summary: 'acknowledge in Slack #oncall' }, [
-        {
-          target: 'oncall',
-          text: `:eyes: Acknowledged: ${input.alert?.alertname ?? 'API error rate'} on ${input.service} (${input.environment}). Runbook api-error-budget is diagnosing: ${workflowInfo().workflowId}`,
-        },
-      ]);
-      rb.note('acknowledge', sent.delivered.join(', ') || `not sent: ${[...sent.failed, ...sent.skipped].join('; ')}`);
-    });
+    ack = acknowledge();
+    // Awaited at the end; a cancellation meanwhile is the runbook's to handle, not an unhandled rejection.
+    ack.catch(() => undefined);
     await rb.step('capture-start', async () => {
-      const since = input.alert?.startsAt ?? rb.state.startedAt;
-      rb.note('capture-start', `started ${since} in ${input.environment}`);
+      const since = new Date(alertStartMs).toISOString();
+      const from = input.alert ? `alert ${input.alert.alertname} fired` : `started by ${input.startedBy}`;
+      rb.note('capture-start', `${from} at ${since} in ${input.environment}`);
       rb.finding({
         step: 'capture-start',
         level: 'info',
@@ -59,71 +68,76 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       if (!window.inside) return rb.note('pause-deploys', 'outside the release window: deploys left running');
       const outcome = await mitigations.runApproved('pause-deploys', true, 'release window policy');
       rb.note('pause-deploys', `${window.window}: ${outcome}`);
+      if (outcome !== 'applied') rb.fail('pause-deploys', `${window.window}: deploys NOT paused (${outcome})`);
     });
 
     // 2. Diagnostics
     rb.setStatus('diagnosing');
-    const windowStart = Math.min(startedMs, Date.parse(input.alert?.startsAt ?? '') || startedMs) - 15 * 60_000;
+    const windowStart = alertStartMs - 15 * 60_000;
     const routes = await rb.step('dashboard-review', async () => {
       const r = await act.errorRatioByRoute.executeWithOptions({ summary: '5xx ratio per route (Prometheus)' }, [
         scope,
       ]);
       if (!r.available) {
-        rb.finding({ step: 'dashboard-review', level: 'unavailable', summary: r.reason, evidence: { query: r.query } });
-        return [];
+        unavailable('dashboard-review', `Prometheus: ${r.reason}`, { query: r.query });
+        return r;
       }
       const elevated = r.data.filter((x) => x.ratio > p.alertThreshold);
+      const summary = elevated.length
+        ? `elevated 5xx on ${elevated.map((x) => `${x.route} ${pct(x.ratio)}`).join(', ')}`
+        : r.data.length
+          ? `no route above ${pct(p.alertThreshold)}`
+          : 'no traffic on any route';
+      rb.note('dashboard-review', summary);
       rb.finding({
         step: 'dashboard-review',
         level: elevated.length ? 'critical' : 'info',
-        summary: elevated.length
-          ? `elevated 5xx on ${elevated.map((x) => `${x.route} ${pct(x.ratio)}`).join(', ')}`
-          : `no route above ${pct(p.alertThreshold)}`,
+        summary,
         evidence: { query: r.query, routes: r.data },
       });
-      return elevated.map((x) => x.route);
+      return r;
     });
+    const elevated = routes.available ? routes.data.filter((x) => x.ratio > p.alertThreshold).map((x) => x.route) : [];
     const traces = await rb.step('trace-inspection', async () => {
       const t = await act.errorTraces.executeWithOptions({ summary: 'error traces on elevated routes' }, [
-        { ...scope, routes, startMs: windowStart, endMs: Date.now() },
+        { ...scope, routes: elevated, startMs: windowStart, endMs: Date.now() },
       ]);
-      rb.finding(
-        t.available
-          ? {
-              step: 'trace-inspection',
-              level: t.data.length ? 'warning' : 'info',
-              summary: t.data.length
-                ? t.data
-                    .slice(0, 3)
-                    .map((x) => `${x.route}: ${x.exceptionType} ×${x.count}`)
-                    .join('; ')
-                : 'no error traces',
-              evidence: t.data,
-            }
-          : { step: 'trace-inspection', level: 'unavailable', summary: t.reason, evidence: null },
-      );
+      if (!t.available) {
+        unavailable('trace-inspection', `traces: ${t.reason}`, null);
+        return t;
+      }
+      const summary = t.data.length
+        ? t.data
+            .slice(0, 3)
+            .map((x) => `${x.route}: ${x.exceptionType} ×${x.count}`)
+            .join('; ')
+        : 'no error traces';
+      rb.note('trace-inspection', summary);
+      rb.finding({ step: 'trace-inspection', level: t.data.length ? 'warning' : 'info', summary, evidence: t.data });
       return t;
     });
     const logs = await rb.step('error-logs', async () => {
       const l = await act.errorLogs.executeWithOptions({ summary: 'error logs (Loki)' }, [
-        { ...scope, routes, startMs: windowStart, endMs: Date.now() },
+        { ...scope, routes: elevated, startMs: windowStart, endMs: Date.now() },
       ]);
       if (!l.available) {
-        rb.finding({ step: 'error-logs', level: 'unavailable', summary: l.reason, evidence: { query: l.query } });
+        unavailable('error-logs', `logs: ${l.reason}`, { query: l.query });
         return l;
       }
       const correlated = [
         ...l.data.tenants.map((t) => ({ ...t, kind: 'tenant' })),
         ...l.data.flags.map((f) => ({ ...f, kind: 'flag' })),
       ].filter((x) => x.share >= 0.5);
+      const summary =
+        `${l.data.lines} error lines` +
+        (correlated.length
+          ? `; correlated with ${correlated.map((x) => `${x.kind} ${x.name} (${Math.round(x.share * 100)}%)`).join(', ')}`
+          : '; no tenant or flag correlation');
+      rb.note('error-logs', summary);
       rb.finding({
         step: 'error-logs',
         level: l.data.lines ? 'warning' : 'info',
-        summary:
-          `${l.data.lines} error lines` +
-          (correlated.length
-            ? `; correlated with ${correlated.map((x) => `${x.kind} ${x.name} (${Math.round(x.share * 100)}%)`).join(', ')}`
-            : '; no tenant or flag correlation'),
+        summary,
         evidence: { query: l.query, ...l.data },
       });
       return l;
@@ -133,66 +147,55 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         act.dependencyHealth.executeWithOptions({ summary: 'Postgres and Redis health' }, []),
         act.providerStatus.executeWithOptions({ summary: 'downstream status pages' }, []),
       ]);
-      const bad = deps.filter((d) => d.reachable === false && !/not configured/.test(d.detail));
+      const unconfigured = (d: { detail: string }) => /not configured/.test(d.detail);
+      const bad = deps.filter((d) => !d.reachable && !unconfigured(d));
       const degraded = prov.filter((s) => s.available && s.data.indicator !== 'none');
+      const summary = [
+        ...deps.map((d) =>
+          unconfigured(d) ? `${d.name}: ${d.detail}` : `${d.name}: ${d.reachable ? 'ok' : 'DOWN'} (${d.detail})`,
+        ),
+        ...(prov.length ? [] : ['status pages: none configured']),
+        ...prov.map((s) =>
+          s.available ? `${s.data.name}: ${s.data.indicator} ${s.data.description}` : `status page: ${s.reason}`,
+        ),
+      ].join('; ');
+      const read = deps.some((d) => !unconfigured(d)) || prov.some((s) => s.available);
+      if (read) rb.note('dependency-check', summary);
+      else rb.unavailable('dependency-check', summary);
       rb.finding({
         step: 'dependency-check',
-        level: bad.length || degraded.length ? 'critical' : 'info',
-        summary: [
-          ...deps.map((d) => `${d.name}: ${d.reachable ? 'ok' : 'DOWN'} (${d.detail})`),
-          ...prov.map((s) =>
-            s.available ? `${s.data.name}: ${s.data.indicator} ${s.data.description}` : `status page: ${s.reason}`,
-          ),
-        ].join('; '),
+        level: bad.length || degraded.length ? 'critical' : read ? 'info' : 'unavailable',
+        summary,
         evidence: { dependencies: deps, providers: prov },
       });
       return { dependencies: deps, providers: prov };
     });
-    const changes = await rb.step('recent-changes', async () => {
-      const r = await act.recentChanges.executeWithOptions(
-        { summary: `changes in the past ${formatMs(toMs(p.recentChangesWindow))}` },
-        [{ ...scope, fromMs: startedMs - toMs(p.recentChangesWindow), toMs: startedMs }],
-      );
-      if (!r.available) {
-        rb.finding({
-          step: 'recent-changes',
-          level: 'unavailable',
-          summary: `change events unavailable: ${r.reason}`,
-          evidence: null,
-        });
-        return [];
-      }
-      const c = r.data;
-      rb.finding({
-        step: 'recent-changes',
-        level: c.length ? 'warning' : 'info',
-        summary: c.length
-          ? c.map((x) => `${x.kind}${x.version ? ` ${x.version}` : ''} at ${x.at}`).join(', ')
-          : 'no changes in the window',
-        evidence: c,
-      });
-      return c;
-    });
-    const evidence: Evidence = { traces, logs, dependencies, providers, changes };
+    const changes = await rb.step('recent-changes', () => recentChanges());
+    const evidence: Evidence = { routes, traces, logs, dependencies, providers, changes };
     const diagnosis = await rb.step('diagnosis', async () => {
-      const d = diagnose(evidence);
+      const d = diagnose(evidence, { alertThreshold: p.alertThreshold });
       rb.state.diagnosis = d;
+      const unread = d.sources?.unread.map((u) => `${u.source} (${u.reason})`).join(', ');
       rb.note(
         'diagnosis',
-        d.causes.length ? d.causes.map((c) => `${c.cause} (${c.score})`).join(', ') : 'unknown: no cause stands out',
+        d.primary === 'insufficient_data'
+          ? `insufficient data: no error signal in ${d.sources?.read.join(', ') || 'any source'}${unread ? `; not read: ${unread}` : ''}`
+          : d.causes.length
+            ? d.causes.map((c) => `${c.cause} (${c.score})`).join(', ')
+            : 'unknown: errors, but no cause stands out',
       );
       rb.record('diagnosis', `diagnosis: ${d.primary}`, d);
       return d;
     });
 
     // 3. Mitigation Steps, then 4. Validation, offering the next mitigation while validation fails.
-    const plan = mitigationPlan(diagnosis, changes);
+    const judged = changes.available ? changes.data : [];
+    const plan = mitigationPlan(diagnosis, judged);
     for (const step of API_ERROR_BUDGET_STEPS.filter((s) => s.section === MITIGATION && s.kind === 'approval')) {
-      if (!plan.includes(step.id)) rb.skip(step.id, 'not indicated by the diagnosis');
+      if (!plan.includes(step.id)) rb.skip(step.id, `not indicated by the diagnosis (${diagnosis.primary})`);
     }
-    let validated = false;
     let attempt = 0;
-    while (!validated) {
+    for (;;) {
       const next = plan.shift();
       if (next) {
         const outcome = await mitigations.apply({
@@ -204,33 +207,18 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
           after: afterMitigation(next),
         });
         if (outcome === 'rejected' || outcome === 'failed') continue;
-      } else if (!rb.alertResolved) {
-        rb.setStatus('escalated');
-        await rb.escalate(`no mitigation left for ${diagnosis.primary}: responders must mitigate by hand`, ++attempt);
-        const handled: DecisionInput | undefined = await rb.gate('manual-mitigation', {
-          kind: 'manual',
-          detail:
-            'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
-          deadlineMs,
-          withdrawWhen: () => rb.alertResolved,
-        });
-        if (handled?.decision === 'skip') {
-          rb.state.resolution = `handed to responders by ${handled.by}`;
-          break;
-        }
+      } else {
+        await mitigateByHand(++attempt);
       }
-      validated = await validate();
-      if (!validated) {
-        rb.setStatus('escalated');
-        await rb.escalate('validation failed: offering the next mitigation', ++attempt);
-      }
+      const window = await validate();
+      if (window.verdict === 'passed') break;
+      // Never a silent second window: the next mitigation, or responders by hand, are asked first.
+      rb.setStatus('escalated');
+      const then = plan[0] ? `${plan[0]} waits for approval` : 'responders mitigate by hand (manual-mitigation)';
+      rb.note('validate-error-ratio', `${window.reason}. Next: ${then}`);
+      await rb.escalate(`validation failed (${window.reason}); next: ${then}`, ++attempt);
     }
-
-    if (validated) {
-      await rb.step('remove-temporary-mitigations', () => mitigations.undoAll('stability confirmed'));
-    } else {
-      rb.skip('remove-temporary-mitigations', 'left in place: the incident was handed to responders');
-    }
+    await rb.step('remove-temporary-mitigations', () => mitigations.undoAll('stability confirmed'));
 
     // 5. Post-Incident Tasks
     rb.setStatus('follow_up');
@@ -241,91 +229,209 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         ? [`Schedule design review: ${diagnosis.primary} exposed a systemic issue (retries, backoff, limits)`]
         : []),
     ];
-    const resolution =
-      rb.state.resolution ??
-      resolutionText(
-        rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step),
-        rb.alertResolved,
-      );
+    const handBy = (rb.state.steps.find((s) => s.id === 'manual-mitigation')?.decisions ?? [])
+      .filter((d) => d.decision === 'done')
+      .pop();
+    const resolution = resolutionText(
+      rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step),
+      rb.alertResolved,
+      handBy ? `${handBy.by}${handBy.comment ? ` (${handBy.comment})` : ''}` : undefined,
+    );
     rb.state.resolution = resolution;
     await rb.step('document', async () => {
       const report = {
         rootCause: diagnosis.causes.length
           ? `${diagnosis.primary}: ${diagnosis.causes[0].evidence.join('; ')}`
-          : 'unknown: no cause stood out in the diagnostics',
+          : handBy?.comment
+            ? `${handBy.comment} (by ${handBy.by})`
+            : `${diagnosis.primary}: not established by the diagnostics`,
         impact: impactText(rb.state.findings, startedMs),
         resolution,
         followUps,
       };
       await recordPostIncident(input.runbook, report, toMs(p.followUpAfter));
+      rb.note('document', `root cause: ${report.rootCause}`.slice(0, 300));
     });
-    await rb.step('regression-tests', () => scheduleFollowUp(input, followUps, toMs(p.followUpAfter)));
+    const followUpId = `followup/${workflowInfo().workflowId}/${workflowInfo().runId}`;
+    await rb.step('regression-tests', async () => {
+      await scheduleFollowUp(input, followUps, toMs(p.followUpAfter));
+      rb.note('regression-tests', `on follow-up ${followUpId}, due in ${formatMs(toMs(p.followUpAfter))}`);
+    });
     if (systemic) {
       await rb.step('design-review', async () =>
-        rb.note('design-review', `on the follow-up list, due in ${formatMs(toMs(p.followUpAfter))}`),
+        rb.note('design-review', `on follow-up ${followUpId}, due in ${formatMs(toMs(p.followUpAfter))}`),
       );
     } else {
       rb.skip('design-review', 'no systemic issue exposed');
     }
 
-    rb.setStatus(validated ? 'resolved' : 'escalated');
+    closing = true;
+    await ack;
+    rb.setStatus('resolved');
     await rb.flush();
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   } catch (err) {
+    closing = true;
     return await mitigations.abandon(err);
   }
 
-  async function validate(): Promise<boolean> {
+  /** Pages on-call now and waits for a human's acknowledgement; a missed deadline pages the next tier. */
+  async function acknowledge(): Promise<void> {
+    const within = toMs(p.acknowledgeWithin);
+    const what = `${input.alert?.alertname ?? 'API error rate'} on ${input.service} (${input.environment})`;
+    const sent = await rb.escalate(`${what}: acknowledge within ${formatMs(within)}`, 1);
+    rb.note(
+      'acknowledge',
+      sent.delivered.length
+        ? `paged ${sent.delivered.join(', ')}; waiting for a human to acknowledge`
+        : `page NOT delivered (${[...sent.failed, ...sent.skipped].join('; ') || 'no target'}); waiting for a human to acknowledge`,
+    );
+    const d = await rb.gate('acknowledge', {
+      kind: 'manual',
+      decisions: ['acknowledge'],
+      detail: `${what}: acknowledge within ${formatMs(within)}`,
+      deadlineMs: within,
+      escalateFrom: 2,
+      withdrawWhen: () => closing,
+    });
+    if (d) rb.note('acknowledge', `acknowledged by ${d.by}`);
+    else rb.fail('acknowledge', 'nobody acknowledged the page while the runbook ran');
+  }
+
+  function unavailable(step: string, reason: string, evidence: unknown): void {
+    rb.unavailable(step, reason);
+    rb.finding({ step, level: 'unavailable', summary: reason, evidence });
+  }
+
+  /** Changes in the hour before the alert, each judged: did the 5xx ratio rise after it? */
+  async function recentChanges(): Promise<Observed<JudgedChange[]>> {
+    const windowMs = toMs(p.recentChangesWindow);
+    const r = await act.recentChanges.executeWithOptions(
+      { summary: `changes in the ${formatMs(windowMs)} before the alert` },
+      [{ ...scope, fromMs: alertStartMs - windowMs, toMs: Date.now() }],
+    );
+    if (!r.available) {
+      unavailable('recent-changes', `change events: ${r.reason}`, null);
+      return r;
+    }
+    const baselineMs = toMs(p.changeBaseline);
+    let series: Observed<RouteSeries[]> = { available: false, reason: 'not read: no change to judge' };
+    if (r.data.length) {
+      const startMs = Math.min(...r.data.map((c) => Date.parse(c.at))) - baselineMs;
+      const endMs = Date.now();
+      series = await act.errorRatioSeries.executeWithOptions({ summary: '5xx per route around the changes' }, [
+        { ...scope, startMs, endMs, stepMs: Math.max(1000, (endMs - startMs) / 300) },
+      ]);
+    }
+    const judged = judgeChanges(r.data, series, { alertStartMs, alertThreshold: p.alertThreshold, baselineMs });
+    const summary = judged.length
+      ? judged.map((c) => `${c.rose ? 'COUNTS' : c.rose === null ? 'cannot tell' : 'not a cause'}: ${c.why}`).join('; ')
+      : `no changes in the ${formatMs(windowMs)} before the alert`;
+    rb.note('recent-changes', summary.slice(0, 500));
+    rb.finding({
+      step: 'recent-changes',
+      level: judged.some((c) => c.rose) ? 'warning' : 'info',
+      summary,
+      evidence: { changes: judged, query: series.query },
+    });
+    return { available: true, data: judged };
+  }
+
+  /** No mitigation of the runbook's left: responders are paged and asked, and the incident stays open until they act. */
+  async function mitigateByHand(level: number): Promise<void> {
+    rb.setStatus('escalated');
+    const why =
+      diagnosis().primary === 'insufficient_data'
+        ? 'no error signal in the sources read: confirm the alert and mitigate by hand'
+        : `no mitigation left for ${diagnosis().primary}: responders must mitigate by hand`;
+    await rb.escalate(why, level);
+    let handled = await rb.gate('manual-mitigation', {
+      kind: 'manual',
+      detail: `${why}. Mark done once mitigated to start the validation window; skip leaves the incident open until the alert resolves or someone marks it done.`,
+      deadlineMs,
+    });
+    if (handled?.decision === 'skip') {
+      rb.note(
+        'manual-mitigation',
+        `skipped by ${handled.by}: open until the alert resolves or a responder marks it done`,
+      );
+      handled = await rb.gate('manual-mitigation', {
+        kind: 'manual',
+        decisions: ['done'],
+        detail: 'Left open: mark done once mitigated by hand; the validation window then starts.',
+        deadlineMs,
+        withdrawWhen: () => rb.alertResolved,
+      });
+      if (!handled) rb.note('manual-mitigation', 'the alert resolved: validating');
+    }
+  }
+
+  function diagnosis() {
+    return rb.state.diagnosis ?? { primary: 'unknown', causes: [] };
+  }
+
+  async function validate(): Promise<HoldResult> {
     rb.setStatus('validating');
     const windowMs = toMs(p.validationWindow);
     const from = Date.now();
     const window = await rb.step('validate-error-ratio', async () => {
-      const result = await validationWindow(rb, 'validate-error-ratio', {
+      const result = await holdWindow(rb, 'validate-error-ratio', {
         windowMs,
         intervalMs: toMs(p.validationInterval),
         failAfterBreaches: p.failAfterBreaches,
+        deadlineMs,
         check: async () => {
           const r = await act.errorRatio.executeWithOptions({ summary: '5xx ratio now' }, [scope]);
-          if (!r.available)
-            return { ok: false, breach: false, value: null, summary: `5xx ratio unavailable: ${r.reason}` };
-          const v = r.data ?? 0;
+          if (!r.available) return { value: null, breach: false, summary: `5xx ratio unavailable: ${r.reason}` };
+          if (r.data === null) return { value: null, breach: false, summary: 'no traffic: no 5xx ratio to judge' };
           return {
-            ok: v < p.validationThreshold,
-            breach: v > p.alertThreshold,
             value: r.data,
-            summary: `5xx ${pct(r.data)} (target < ${pct(p.validationThreshold)})`,
+            breach: r.data > p.alertThreshold,
+            summary: `5xx ${pct(r.data)} (alert above ${pct(p.alertThreshold)})`,
+          };
+        },
+        whole: async (ms) => {
+          const r = await act.errorRatioOver.executeWithOptions({ summary: `5xx ratio over ${formatMs(ms)}` }, [
+            { ...scope, windowMs: ms },
+          ]);
+          if (!r.available) return { value: null, enoughData: false, ok: false, summary: `unavailable: ${r.reason}` };
+          const { ratio, requests } = r.data;
+          return {
+            value: ratio,
+            enoughData: requests >= p.minValidationRequests,
+            ok: ratio !== null && ratio < p.validationThreshold,
+            summary: `5xx ${pct(ratio)} of ${requests} requests (target < ${pct(p.validationThreshold)}, at least ${p.minValidationRequests} requests)`,
           };
         },
       });
-      if (!result.passed) rb.fail('validate-error-ratio', result.reason);
-      else rb.note('validate-error-ratio', result.reason);
+      if (result.verdict === 'passed') rb.note('validate-error-ratio', result.reason);
+      else rb.fail('validate-error-ratio', result.reason);
       return result;
     });
-    if (!window.passed) {
+    if (window.verdict !== 'passed') {
       rb.skip('validate-logs', 'the error ratio did not hold');
-      return false;
+      return window;
     }
-    return rb.step('validate-logs', async () => {
+    const logs = await rb.step('validate-logs', async () => {
       const spikes = await act.logSpikes.executeWithOptions({ summary: 'new error spikes in logs?' }, [
         { ...scope, startMs: from, endMs: Date.now(), bucketMs: toMs(p.validationInterval), factor: p.logSpikeFactor },
       ]);
       if (!spikes.available) {
-        rb.note('validate-logs', `logs unavailable (${spikes.reason}): judged on the error ratio alone`);
-        return true;
+        rb.unavailable('validate-logs', `logs unavailable (${spikes.reason}): judged on the 5xx ratio alone`);
+        return window;
       }
       if (spikes.data.spike) {
-        rb.fail(
-          'validate-logs',
-          `new error spike: ${spikes.data.peak} lines in ${formatMs(toMs(p.validationInterval))} (median ${spikes.data.median})`,
-        );
-        return false;
+        const reason = `new error spike: ${spikes.data.peak} lines in ${formatMs(toMs(p.validationInterval))} (median ${spikes.data.median})`;
+        rb.fail('validate-logs', reason);
+        return { verdict: 'failed' as const, reason };
       }
       rb.note(
         'validate-logs',
         `${spikes.data.lines} error lines, peak ${spikes.data.peak} per ${formatMs(toMs(p.validationInterval))}, no spike`,
       );
-      return true;
+      return window;
     });
+    return logs;
   }
 
   function afterMitigation(step: string): (() => Promise<void>) | undefined {
@@ -383,9 +489,13 @@ function proposalText(evidence: string[]): string {
   return `Proposed because: ${evidence.join('; ') || 'the previous mitigation did not hold'}`.slice(0, 500);
 }
 
-function resolutionText(applied: string[], alertResolved: boolean): string {
-  if (applied.length) return `mitigated by ${applied.join(', ')}; validation held`;
-  return alertResolved ? 'the alert resolved before any mitigation; validation held' : 'validation held';
+function resolutionText(applied: string[], alertResolved: boolean, byHand?: string): string {
+  const how = [
+    ...(applied.length ? [`mitigated by ${applied.join(', ')}`] : []),
+    ...(byHand ? [`mitigated by hand by ${byHand}`] : []),
+    ...(!applied.length && !byHand && alertResolved ? ['the alert resolved before any mitigation'] : []),
+  ];
+  return `${how.join('; ') || 'no mitigation'}; validation held`;
 }
 
 function impactText(findings: { step: string; evidence: unknown }[], startedMs: number): string {

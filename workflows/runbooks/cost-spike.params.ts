@@ -14,6 +14,8 @@ export interface CostSpikeParams {
   validationInterval: DurationInput;
   /** Checks in a row with the cost still rising that end the window early. */
   failAfterBreaches: number;
+  /** Fewer inference events than this since the mitigation cannot show the cost is back: a responder judges. */
+  minValidationRequests: number;
   /** Escalation: the seed's cost cap, USD in the last hour. */
   costCapUsd: number;
   /** Escalation: "Within 1 hour: alert engineering leadership". */
@@ -59,6 +61,7 @@ export const COST_SPIKE_DEFAULTS: CostSpikeParams = {
   validationWindow: '1h',
   validationInterval: '5m',
   failAfterBreaches: 3,
+  minValidationRequests: 10,
   costCapUsd: 1000,
   leadershipAlertWithin: '1h',
   leadershipTarget: 'leadership',

@@ -2,7 +2,7 @@
 // Follows the document step by step over the LLM app's telemetry: confirm the spike, rule out
 // traffic, hidden recompute, token usage, feature attribution, tool failures; then mitigation
 // with approval, validation, escalation while costs still rise, and document and monitor.
-import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { Observed } from '../../activities/http';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
@@ -10,6 +10,7 @@ import { scheduleFollowUp } from '../follow-up';
 import { formatMs, toMs } from '../toolkit/duration';
 import { Mitigations, paramVars } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
+import { holdWindow } from '../toolkit/hold-window';
 import { Runbook } from '../toolkit/runbook';
 import { validationWindow } from '../toolkit/validation';
 import {
@@ -55,6 +56,8 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   };
   let closing = false;
   let campaignAsked: Promise<void> = Promise.resolve();
+  // Incidents started before: the last-sample window and a skip that closes; replayed as they ran.
+  const evidenceRules = patched('cost-spike-evidence');
 
   try {
     rb.setStatus('diagnosing');
@@ -67,8 +70,11 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         ]),
       ]);
       if (!hourly.available) {
-        rb.finding({ step: 'confirm-spike', level: 'unavailable', summary: telemetryDown(hourly), evidence: null });
-        rb.note('confirm-spike', 'telemetry unavailable: the spike cannot be confirmed from data');
+        unavailable('confirm-spike', hourly);
+        rb.note(
+          'confirm-spike',
+          `telemetry unavailable: the spike cannot be confirmed from data (${telemetryDown(hourly)})`,
+        );
         return { hourly, history, confirmation: null };
       }
       const c = diagnoseCostSpike(
@@ -105,7 +111,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         act.costTrafficSources.executeWithOptions({ summary: 'user agents and top users' }, [{ ...span, database }]),
       ]);
       if (!traffic.available) {
-        rb.finding({ step: 'rule-out-traffic', level: 'unavailable', summary: telemetryDown(traffic), evidence: null });
+        unavailable('rule-out-traffic', traffic);
         return { traffic, sources };
       }
       const t = summarize.traffic(traffic.data, span, p.spikeThreshold);
@@ -172,7 +178,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       ]);
       if (!triggers.available || !hiddenRatio.available) {
         const down = !triggers.available ? triggers : hiddenRatio;
-        rb.finding({ step: 'hidden-recompute', level: 'unavailable', summary: telemetryDown(down), evidence: null });
+        unavailable('hidden-recompute', down);
         return { triggers, hiddenRatio };
       }
       const h = summarize.hidden(hiddenRatio.data, p.spikeThreshold);
@@ -205,7 +211,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         act.costModelUsage.executeWithOptions({ summary: 'tokens and cost per model' }, [{ ...span, database }]),
       ]);
       if (!tokens.available) {
-        rb.finding({ step: 'token-usage', level: 'unavailable', summary: telemetryDown(tokens), evidence: null });
+        unavailable('token-usage', tokens);
         return { tokens, models };
       }
       const t = summarize.tokens(tokens.data, span, p.spikeThreshold);
@@ -231,12 +237,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         { nowMs, database },
       ]);
       if (!features.available) {
-        rb.finding({
-          step: 'feature-attribution',
-          level: 'unavailable',
-          summary: telemetryDown(features),
-          evidence: null,
-        });
+        unavailable('feature-attribution', features);
         return features;
       }
       const f = summarize.features(features.data);
@@ -257,7 +258,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         { nowMs, database },
       ]);
       if (!tools.available) {
-        rb.finding({ step: 'tool-failures', level: 'unavailable', summary: telemetryDown(tools), evidence: null });
+        unavailable('tool-failures', tools);
         return tools;
       }
       const t = summarize.tools(tools.data);
@@ -331,18 +332,32 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
             'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
           deadlineMs,
         });
-        if (handled?.decision === 'skip') {
+        if (handled?.decision === 'skip' && evidenceRules) {
+          // Skipped is not closed: the incident stays open until a responder has mitigated by hand.
+          rb.note('manual-mitigation', `skipped by ${handled.by}: open until a responder marks it done`);
+          await rb.gate('manual-mitigation', {
+            kind: 'manual',
+            decisions: ['done'],
+            detail: 'Left open: mark done once mitigated by hand; the validation window then starts.',
+            deadlineMs,
+          });
+        } else if (handled?.decision === 'skip') {
           rb.state.resolution = `handed to responders by ${handled.by}`;
           handedOver = true;
           break;
         }
       }
       validated = await validate();
+      const then = () =>
+        plan[0] ? `${plan[0]} waits for approval` : 'responders mitigate by hand (manual-mitigation)';
       if (!validated && !escalated) {
         escalated = true;
+        if (evidenceRules) whatNext('the escalation: cost cap, leadership, and a feature disable if critical');
         await escalation(++level);
         validated = await validate();
+        if (!validated && evidenceRules) whatNext(then());
       } else if (!validated) {
+        if (evidenceRules) whatNext(then());
         rb.setStatus('escalated');
         await rb.escalate('cost still above baseline after mitigation: offering the next mitigation', ++level);
       }
@@ -422,10 +437,13 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
               text: `:money_with_wings: Inference cost spike on ${input.service} (${input.environment}) still rising after mitigation. Diagnosis: ${diagnosis.primary}. Cost cap: ${rb.state.mitigations.find((m) => m.step === 'enable-cost-cap')?.status ?? 'pending'}. Incident ${workflowInfo().workflowId}`,
             },
           ]);
-          rb.note(
-            'alert-leadership',
-            sent.delivered.join(', ') || `not sent: ${[...sent.failed, ...sent.skipped].join('; ')}`,
-          );
+          // Done when leadership was told; a message that went nowhere is a failed alert.
+          if (sent.delivered.length) rb.note('alert-leadership', `told ${sent.delivered.join(', ')}`);
+          else
+            rb.fail(
+              'alert-leadership',
+              `NOT delivered: ${[...sent.failed, ...sent.skipped].join('; ') || 'no target'}`,
+            );
         });
       })();
       await Promise.all([cap, leadership]);
@@ -448,6 +466,17 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     return await mitigations.abandon(err);
   }
 
+  function unavailable(step: string, o: Observed<unknown>): void {
+    rb.unavailable(step, telemetryDown(o));
+    rb.finding({ step, level: 'unavailable', summary: telemetryDown(o), evidence: null });
+  }
+
+  /** A failed window says what comes next, and who must act, before anything else runs. */
+  function whatNext(then: string): void {
+    const v = rb.state.steps.find((x) => x.id === 'validate-cost');
+    rb.note('validate-cost', `${v?.note ?? 'the cost did not come back'}. Next: ${then}`);
+  }
+
   function applied(): string[] {
     return rb.state.mitigations.filter((m) => m.status === 'applied').map((m) => m.step);
   }
@@ -460,36 +489,81 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       const past = await act.costHistory.executeWithOptions({ summary: 'baseline hours' }, [
         { nowMs: Date.now() + toMs(p.validationWindow) + HOUR, days: p.baselineDays + 1, database },
       ]);
+      const limitNow = () => {
+        const baseline = past.available ? summarize.baselineAt(past.data, Date.now(), p.baselineDays) : null;
+        return baseline === null ? null : { baseline, limit: baseline * (1 + p.spikeThreshold) };
+      };
+      const costSince = () =>
+        act.costRate.executeWithOptions({ summary: 'cost per hour since the mitigation' }, [
+          { sinceMs: since, database },
+        ]);
+      const unreadable = (rate: Observed<unknown>) =>
+        !rate.available ? rate.reason : past.available ? 'no baseline hours' : past.reason;
       let previous: number | null = null;
-      const result = await validationWindow(rb, 'validate-cost', {
+      if (!evidenceRules) {
+        const result = await validationWindow(rb, 'validate-cost', {
+          windowMs: toMs(p.validationWindow),
+          intervalMs: toMs(p.validationInterval),
+          failAfterBreaches: p.failAfterBreaches,
+          check: async () => {
+            const rate = await costSince();
+            const l = limitNow();
+            if (!rate.available || l === null)
+              return { ok: false, breach: false, value: null, summary: `cost rate unavailable: ${unreadable(rate)}` };
+            const rising = previous !== null && rate.data.perHour > previous;
+            previous = rate.data.perHour;
+            return {
+              ok: rate.data.perHour <= l.limit,
+              breach: rate.data.perHour > l.limit && rising,
+              value: rate.data.perHour,
+              summary: `$${rate.data.perHour.toFixed(2)}/h over ${Math.round(rate.data.seconds)} s (baseline $${l.baseline.toFixed(2)}/h, limit $${l.limit.toFixed(2)}/h)`,
+            };
+          },
+        });
+        if (result.passed) rb.note('validate-cost', result.reason);
+        else rb.fail('validate-cost', result.reason);
+        return result.passed;
+      }
+      // The whole window: the cost per hour since the mitigation, from enough events to judge it.
+      const result = await holdWindow(rb, 'validate-cost', {
         windowMs: toMs(p.validationWindow),
         intervalMs: toMs(p.validationInterval),
         failAfterBreaches: p.failAfterBreaches,
+        deadlineMs,
         check: async () => {
-          const rate = await act.costRate.executeWithOptions({ summary: 'cost per hour since the mitigation' }, [
-            { sinceMs: since, database },
-          ]);
-          const baseline = past.available ? summarize.baselineAt(past.data, Date.now(), p.baselineDays) : null;
-          if (!rate.available || baseline === null) {
-            const why = !rate.available ? rate.reason : past.available ? 'no baseline hours' : past.reason;
-            return { ok: false, breach: false, value: null, summary: `cost rate unavailable: ${why}` };
-          }
-          const limit = baseline * (1 + p.spikeThreshold);
+          const rate = await costSince();
+          const l = limitNow();
+          if (!rate.available || l === null)
+            return { value: null, breach: false, summary: `cost rate unavailable: ${unreadable(rate)}` };
+          if (rate.data.requests === 0)
+            return { value: null, breach: false, summary: 'no inference events since the mitigation' };
           const rising = previous !== null && rate.data.perHour > previous;
           previous = rate.data.perHour;
           return {
-            ok: rate.data.perHour <= limit,
-            breach: rate.data.perHour > limit && rising,
             value: rate.data.perHour,
-            summary: `$${rate.data.perHour.toFixed(2)}/h over ${Math.round(rate.data.seconds)} s (baseline $${baseline.toFixed(2)}/h, limit $${limit.toFixed(2)}/h)`,
+            breach: rate.data.perHour > l.limit && rising,
+            summary: `$${rate.data.perHour.toFixed(2)}/h from ${rate.data.requests} events over ${Math.round(rate.data.seconds)} s (limit $${l.limit.toFixed(2)}/h)`,
+          };
+        },
+        whole: async () => {
+          const rate = await costSince();
+          const l = limitNow();
+          if (!rate.available || l === null)
+            return { value: null, enoughData: false, ok: false, summary: `unavailable: ${unreadable(rate)}` };
+          const { perHour, requests } = rate.data;
+          return {
+            value: requests ? perHour : null,
+            enoughData: requests >= p.minValidationRequests,
+            ok: perHour <= l.limit,
+            summary: `$${perHour.toFixed(2)}/h from ${requests} events (baseline $${l.baseline.toFixed(2)}/h, limit $${l.limit.toFixed(2)}/h, at least ${p.minValidationRequests} events)`,
           };
         },
       });
-      if (result.passed) rb.note('validate-cost', result.reason);
+      if (result.verdict === 'passed') rb.note('validate-cost', result.reason);
       else rb.fail('validate-cost', result.reason);
-      return result;
+      return result.verdict === 'passed';
     });
-    return window.passed;
+    return window;
   }
 
   // Step 8: Document and Monitor

@@ -12,6 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import type { NotifyResult } from '../../activities/notify';
 import type { TimelineEvent } from '../../activities/store';
 import {
   alertSignal,
@@ -194,6 +195,9 @@ export class Runbook {
     try {
       const result = await run();
       if (step.status === 'running') step.status = 'done';
+      // Done says what it found: the step's last finding, when it left no note of its own.
+      if (step.status === 'done' && !step.note)
+        step.note = this.state.findings.filter((f) => f.step === id).pop()?.summary;
       return result;
     } catch (err) {
       step.status = 'failed';
@@ -335,8 +339,8 @@ export class Runbook {
     return waiter.decided;
   }
 
-  /** Pages the next tier and says so in the timeline. */
-  async escalate(reason: string, level: number): Promise<void> {
+  /** Pages the next tier and says so in the timeline; answers who was reached and who not. */
+  async escalate(reason: string, level: number): Promise<NotifyResult> {
     const sent = await notify.escalate({
       incidentId: this.state.incidentId,
       workflowId: this.workflowId,
@@ -349,6 +353,7 @@ export class Runbook {
     });
     const failed = sent.failed.length ? `; FAILED: ${sent.failed.join('; ')}` : '';
     this.record('escalated', `${reason} → ${sent.delivered.join(', ') || 'nobody paged'}${failed}`, { level, ...sent });
+    return sent;
   }
 
   mitigation(step: string, temporary: boolean): MitigationState {
@@ -441,7 +446,8 @@ export class Runbook {
 
   private accept(input: DecisionInput): DecisionResult {
     const waiter = this.waiters.get(input.step);
-    if (!waiter) throw ApplicationFailure.create({ type: 'NotPending', message: `step "${input.step}" is not pending` });
+    if (!waiter)
+      throw ApplicationFailure.create({ type: 'NotPending', message: `step "${input.step}" is not pending` });
     // Authenticated only when the gateway says it checked a responder's token: never by default.
     const d: DecisionInput = { ...input, authenticated: input.authenticated === true };
     waiter.decided = d;
@@ -528,6 +534,9 @@ const DECIDED: Record<DecisionKind, StepStatus> = {
   acknowledge: 'done',
   reject: 'skipped',
   skip: 'skipped',
+  confirm: 'done',
+  extend: 'waiting',
+  escalate: 'failed',
 };
 
 /** Only `done` is ticked: a skipped, unavailable or failed step says so in words. */
@@ -541,7 +550,6 @@ const MARK: Record<StepStatus, string> = {
   failed: '[ ] ✗ failed:',
 };
 
-
 /** Titles and notes are text, not Markdown: `OTEL_EXPORTER_OTLP_*` must not turn italic. */
 function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_[\]<>#|]/g, (c) => `\\${c}`);
@@ -553,7 +561,9 @@ export function renderChecklist(state: IncidentState): string {
   ];
   if (state.diagnosis) lines.push(`Diagnosis: **${state.diagnosis.primary}**`);
   for (const p of state.pendingApprovals) {
+    // A blank line between them: each pending decision is a blockquote of its own.
     lines.push(
+      '',
       `> Awaiting ${p.kind}: **${p.step}** (${p.decisions.join('/')}) by ${p.roles.join(' or ')}, deadline ${p.deadline}` +
         (p.escalations ? `, escalated ×${p.escalations}` : ''),
     );
