@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
 import { findScenario } from '../../workflows/drills/scenarios';
 import type { DrillInput, DrillReport } from '../../workflows/drill';
 import { runDrill } from '../../client/drills';
-import { createHarness, eventually, type Harness } from '../support/harness';
+import { createHarness, eventually, testDeps, type Harness } from '../support/harness';
 import { SlackStandIn } from '../support/standins';
 import { createTelemetryDatabase } from '../support/llm-app';
 import { World } from '../support/scenario';
@@ -19,6 +21,10 @@ function startDrill(h: Harness, input: DrillInput): { workflowId: string; report
   const report = h.client.workflow.execute('runbookDrill', { taskQueue: h.taskQueue, workflowId, args: [input] });
   return { workflowId, report };
 }
+
+/** An activity run as it runs for the workflow `workflowId`. */
+const asWorkflow = <T>(workflowId: string, fn: () => Promise<T>): Promise<T> =>
+  new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'r' } }).run(fn) as Promise<T>;
 
 async function runningIds(h: Harness, query: string): Promise<string[]> {
   const ids: string[] = [];
@@ -95,7 +101,10 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
       .rows;
 
   for (const input of [
+    // Each: a change event, and the drill's own Prometheus showing the 5xx ratio rose after it.
     { runbook: 'api-error-budget', scenario: 'deployment-regression' },
+    { runbook: 'api-error-budget', scenario: 'config-drift' },
+    { runbook: 'api-error-budget', scenario: 'bad-migration' },
     { runbook: 'cost-spike', scenario: 'hidden-recompute' },
     // Failed four times a few minutes past the hour, and on weekends: it must pass whenever it runs.
     { runbook: 'cost-spike', scenario: 'tool-retry-storm' },
@@ -136,9 +145,73 @@ describe('drills: nothing changed, nobody notified, the expected diagnosis reach
         const left = await h.pool.query('SELECT datname FROM pg_database WHERE datname = $1', [database]);
         assert.deepEqual(left.rows, [], 'the scratch telemetry database is dropped');
       }
+      if (input.runbook === 'api-error-budget') {
+        // The evidence came from the drill's Prometheus: an elevated route and a change the errors rose after.
+        const steps = await h.store.steps(report.incident);
+        assert.match(steps.find((s) => s.id === 'dashboard-review')?.note ?? '', /elevated 5xx on \/v1\/chat 12\.00%/);
+        assert.match(
+          steps.find((s) => s.id === 'recent-changes')?.note ?? '',
+          /^COUNTS: 5xx on \/v1\/chat rose from 0\.00% before to 12\.00% after/,
+        );
+        const url = report.setup.match(/Prometheus at (http:\/\/127\.0\.0\.1:\d+) /)?.[1];
+        assert.ok(url, report.setup);
+        await assert.rejects(fetch(`${url}/api/v1/query?query=up`), "the drill's Prometheus is closed");
+      }
       await assertNothingLeft(h, started.workflowId, report);
     });
   }
+
+  test('a Prometheus source that is not a drill endpoint this worker started is refused', async () => {
+    const acts = createActivities(testDeps(h.config, h.pool, h.env));
+    const scope = { service: 'api', environment: 'prod', source: 'http://127.0.0.1:1' };
+    const refused = /source http:\/\/127\.0\.0\.1:1 refused: not a drill endpoint this worker started/;
+    const now = Date.now();
+    for (const r of [
+      await acts.errorRatioByRoute(scope),
+      await acts.errorRatio(scope),
+      await acts.errorRatioSeries({ ...scope, startMs: now - 600_000, endMs: now, stepMs: 60_000 }),
+      await acts.errorRatioOver({ ...scope, windowMs: 900_000 }),
+      await acts.providerMetrics(scope),
+      // Not even for a drill's runbook.
+      await asWorkflow('drill/api-error-budget/deployment-regression/x', () => acts.errorRatioByRoute(scope)),
+    ]) {
+      assert.equal(r.available, false);
+      assert.match(r.available ? '' : r.reason, refused);
+    }
+  });
+
+  test("a drill's Prometheus is read by a drill's runbook only, and only while the drill runs", async () => {
+    const acts = createActivities(testDeps(h.config, h.pool, h.env));
+    const setup = { kind: 'change', change: 'deploy', description: 'source test' } as const;
+    const prepared = await acts.prepareDrill({ drillId: 'sourcetest', setup });
+    const scope = {
+      service: prepared.service,
+      environment: prepared.environment,
+      source: prepared.context.prometheusUrl,
+    };
+    assert.ok(scope.source);
+    const inDrill = () =>
+      asWorkflow('drill/api-error-budget/deployment-regression/sourcetest', () => acts.errorRatioByRoute(scope));
+    try {
+      const read = await inDrill();
+      assert.deepEqual(read.available && read.data, [
+        { route: '/v1/chat', ratio: 0.12 },
+        { route: '/v1/embeddings', ratio: 0 },
+      ]);
+      for (const r of [
+        await asWorkflow('incident/api-error-budget/sourcetest', () => acts.errorRatioByRoute(scope)),
+        await acts.errorRatioByRoute(scope),
+      ]) {
+        assert.equal(r.available, false);
+        assert.match(r.available ? '' : r.reason, /refused: a drill endpoint is read only by a drill's runbook/);
+      }
+    } finally {
+      await acts.finishDrill({ drillId: 'sourcetest', setup });
+    }
+    const closed = await inDrill();
+    assert.equal(closed.available, false);
+    assert.match(closed.available ? '' : closed.reason, /refused: not a drill endpoint this worker started/);
+  });
 
   test('an unknown scenario is refused with the known ones named', async () => {
     await assert.rejects(drill({ runbook: 'cost-spike', scenario: 'nope' }), (err: Error) => {

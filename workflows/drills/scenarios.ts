@@ -1,7 +1,8 @@
 // Drill scenarios: a synthetic incident for a runbook, and what the runbook should conclude from
 // it. The incident is made of real data in places only the drill reads: generated telemetry in a
-// scratch database, a change event for a drill-only service, a local endpoint answering the
-// Messages API the way a failing provider does.
+// scratch database, a change event for a drill-only service with a local endpoint answering
+// Prometheus' API with the 5xx ratio that rose after it, a local endpoint answering the Messages
+// API the way a failing provider does.
 import type { Scenario as TelemetryScenario } from '../../activities/telemetry-scenarios';
 
 export const DRILL_RUNBOOKS = ['api-error-budget', 'cost-spike', 'llm-provider-incident'] as const;
@@ -10,6 +11,7 @@ export type DrillRunbook = (typeof DRILL_RUNBOOKS)[number];
 export type DrillSetup =
   /** `endsAt`: the ISO time the generated telemetry ends (absent in drills started before it existed: now). */
   | { kind: 'telemetry'; scenario: TelemetryScenario; rows: number; endsAt?: string }
+  /** A change 10 minutes ago, and the drill's Prometheus: 5xx on /v1/chat at 12 % from it on, 0 before. */
   | { kind: 'change'; change: 'deploy' | 'config' | 'secret' | 'migration' | 'flag'; description: string }
   | { kind: 'provider'; status: 429 | 500 | 529 };
 
@@ -82,18 +84,24 @@ export const DRILL_SCENARIOS: DrillScenario[] = [
   apiErrors(
     'deployment-regression',
     'deploy',
-    'a deploy 10 minutes before the errors began',
+    'a deploy 10 minutes ago, and 5xx on /v1/chat at 12 % since',
     'deployment_regression',
     'rollback-deploy',
   ),
   apiErrors(
     'config-drift',
     'secret',
-    'a rotated secret 10 minutes before the errors',
+    'a rotated secret 10 minutes ago, and 5xx on /v1/chat at 12 % since',
     'config_drift',
     'restore-secret',
   ),
-  apiErrors('bad-migration', 'migration', 'a schema migration just shipped', 'database_errors', 'migration-rollback'),
+  apiErrors(
+    'bad-migration',
+    'migration',
+    'a schema migration 10 minutes ago, and 5xx on /v1/chat at 12 % since',
+    'database_errors',
+    'migration-rollback',
+  ),
   costSpike('hidden_recompute', 'auto-save recomputing on every keystroke', ['reduce-auto-save', 'rate-limit-undo']),
   costSpike('context_bloat', 'prompts carrying ever longer context', ['cap-context']),
   costSpike('output_growth', 'answers growing after a model change', ['rollback-model-or-cap-output']),
