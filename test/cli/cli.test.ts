@@ -75,9 +75,8 @@ describe('runbook CLI', () => {
     }
   });
 
-  test('start, list, status, approve, and refusals with their exit codes', async () => {
+  test('start, list, status, acknowledge, and refusals with their exit codes', async () => {
     const key = `cli-${randomUUID().slice(0, 6)}`;
-    await h.store.addChange({ service: 'api', environment: key, kind: 'deploy', at: new Date().toISOString() });
     const started = await runbook(
       'start',
       'api-error-budget',
@@ -116,16 +115,22 @@ describe('runbook CLI', () => {
     assert.equal(listed.severity, 'P2');
 
     const text = await runbook('status', out.workflowId);
-    assert.match(text.stdout, /WAITING: rollback-deploy/);
+    assert.match(text.stdout, /WAITING: acknowledge/);
 
-    const forbidden = await runbook('approve', out.workflowId, 'rollback-deploy', '--by', 'mallory');
+    const forbidden = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'mallory');
     assert.equal(forbidden.code, 1);
     assert.match(forbidden.stderr, /refused \(403\)/);
-    const approved = await runbook('approve', out.workflowId, 'rollback-deploy', '--by', 'alice', '--comment', 'go');
-    assert.equal(approved.code, 0, approved.stderr);
-    assert.match(approved.stdout, /approve accepted for rollback-deploy by alice/);
-    const again = await runbook('reject', out.workflowId, 'rollback-deploy', '--by', 'alice');
+    const acked = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice', '--comment', 'on it');
+    assert.equal(acked.code, 0, acked.stderr);
+    assert.match(acked.stdout, /acknowledge accepted for acknowledge by alice/);
+    const again = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice');
     assert.match(again.stderr, /refused \(409\)/);
+    const after = await eventually('the acknowledgement in `runbook status`', async () => {
+      const t = (await runbook('status', out.workflowId)).stdout;
+      return /done +acknowledge/.test(t) ? t : undefined;
+    });
+    // Who decided, with the comment; the CLI reached Temporal without the gateway: not authenticated.
+    assert.match(after, /alice \(unauthenticated\) acknowledge at .*: "on it"/);
     await h.client.workflow.getHandle(out.workflowId).cancel();
   });
 

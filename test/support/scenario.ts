@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ConfigInput } from '../../config/schema';
 import { redisInfo } from '../../activities/redis-info';
+import { eventually } from './harness';
 import { FakeApi, Prometheus } from './system';
 import { JaegerStandIn, LokiStandIn, PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from './standins';
 
@@ -124,6 +125,30 @@ export class World {
       },
       ...overrides,
     };
+  }
+
+  /** /v1/chat's 5xx rate as Prometheus has it now; null before it has scraped any traffic. */
+  async chat5xx(): Promise<number | null> {
+    const all = 'sum(rate(http_requests_total{route="/v1/chat"}[4s]))';
+    const r = await this.prometheus.query(
+      `sum(rate(http_requests_total{route="/v1/chat",status=~"5.."}[4s])) or ${all} * 0`,
+    );
+    return r.length ? Number(r[0].value[1]) : null;
+  }
+
+  /** Traffic and no 5xx for a few scrapes: the clean stretch a change is judged against. */
+  async calm(): Promise<void> {
+    this.api.errorRates = {};
+    await eventually('Prometheus to see traffic and no 5xx', async () =>
+      (await this.chat5xx()) === 0 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 4_000));
+  }
+
+  /** 5xx on /v1/chat at `rate`, once Prometheus sees them. */
+  async errors(rate: number): Promise<void> {
+    this.api.errorRates = { '/v1/chat': rate };
+    await eventually('Prometheus to see the 5xx', async () => (((await this.chat5xx()) ?? 0) > 0 ? true : undefined));
   }
 
   /** Error log lines for an environment, as the API would ship them to Loki. */

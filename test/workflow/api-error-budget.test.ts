@@ -108,27 +108,8 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
   }
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  /** /v1/chat's 5xx rate as Prometheus has it now; null before it has scraped any traffic. */
-  const chat5xx = async () => {
-    const all = 'sum(rate(http_requests_total{route="/v1/chat"}[4s]))';
-    const r = await world.prometheus.query(
-      `sum(rate(http_requests_total{route="/v1/chat",status=~"5.."}[4s])) or ${all} * 0`,
-    );
-    return r.length ? Number(r[0].value[1]) : null;
-  };
-
-  /** Traffic and no 5xx for a few scrapes: the baseline a change is judged against. */
-  async function calm(): Promise<void> {
-    world.api.errorRates = {};
-    await eventually('Prometheus to see traffic and no 5xx', async () => ((await chat5xx()) === 0 ? true : undefined));
-    await sleep(4_000);
-  }
-
-  /** 5xx on /v1/chat at `rate`, once Prometheus sees them. */
-  async function errors(rate: number): Promise<void> {
-    world.api.errorRates = { '/v1/chat': rate };
-    await eventually('Prometheus to see the 5xx', async () => (((await chat5xx()) ?? 0) > 0 ? true : undefined));
-  }
+  const calm = () => world.calm();
+  const errors = (rate: number) => world.errors(rate);
 
   /** A change recorded now, then the errors rise after it: what makes it count toward a cause. */
   async function changeThenErrors(
@@ -500,7 +481,8 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const s = await waitingOn(handle, 'manual-mitigation');
     const v = s.steps.find((x) => x.id === 'validate-error-ratio')!;
     assert.equal(v.status, 'failed');
-    assert.match(v.note!, /did not hold over 12s: 5xx 0\.[2-9]\d% of \d+ requests/);
+    // Judged over the whole window (a 4 s sample of this little traffic may also cross 1 % on the way).
+    assert.match(v.note!, /over 12s: 5xx 0\.[2-9]\d% of \d+ requests \(target < 0\.20%/);
     assert.match(v.note!, /Next: responders mitigate by hand/);
     await handle.cancel();
   });

@@ -185,7 +185,7 @@ describe('cost-spike on the local Temporal server', () => {
       const follow = h.client.workflow.getHandle(`followup/${handle.workflowId}/${(await handle.describe()).runId}`);
       assert.equal((await follow.describe()).status.name, 'RUNNING');
       await follow.terminate('test done');
-      await recordHistory(h.client, handle.workflowId, 'cost-spike-approve');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-v2-approve');
     } finally {
       app.stop();
     }
@@ -250,7 +250,7 @@ describe('cost-spike on the local Temporal server', () => {
       const end = await handle.query(stateQuery);
       assert.equal(end.mitigations.find((m) => m.step === 'disable-feature')?.status, 'rejected');
       assert.equal(end.mitigations.find((m) => m.step === 'enable-cost-cap')?.status, 'applied');
-      await recordHistory(h.client, handle.workflowId, 'cost-spike-escalation');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-v2-escalation');
     } finally {
       app.stop();
     }
