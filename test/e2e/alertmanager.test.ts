@@ -40,7 +40,6 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
     gatewayUrl = `http://127.0.0.1:${port}`;
     alertmanager = await new Alertmanager().start({ webhookUrl: `${gatewayUrl}/alertmanager`, token: WEBHOOK_TOKEN });
     world = new World();
-    world.api.errorRates = { '/v1/chat': 0.2 };
     await world.start({ rules: RULES, alertmanagerUrl: alertmanager.url });
     const rollback = world.marker('e2e-rollback');
     h = await createHarness(
@@ -54,13 +53,6 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
       world.env(),
     );
     await h.startWorker();
-    await h.store.addChange({
-      service: SERVICE,
-      environment: 'prod',
-      kind: 'deploy',
-      version: 'v3.1.0',
-      at: new Date().toISOString(),
-    });
     gateway = createGateway({
       client: h.client,
       config: h.config,
@@ -81,6 +73,17 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
   });
 
   test('the alert fires, the runbook asks, carol approves over HTTP, validation holds, the incident closes', async () => {
+    // A deploy, then the 5xx it brought: what makes the deploy count toward the diagnosis.
+    await world.calm();
+    await h.store.addChange({
+      service: SERVICE,
+      environment: 'prod',
+      kind: 'deploy',
+      version: 'v3.1.0',
+      at: new Date().toISOString(),
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    await world.errors(0.2);
     // Alertmanager delivers the firing alert to the gateway, which starts the runbook.
     const receipt = await eventually(
       'Alertmanager to deliver the alert',
@@ -105,7 +108,7 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
     assert.equal(waiting.diagnosis?.primary, 'deployment_regression');
     assert.match(waiting.findings.find((f) => f.step === 'dashboard-review')!.summary, /\/v1\/chat/);
 
-    world.api.errorRates = {};
+    await world.calm();
     const decided = await fetch(`${gatewayUrl}/incidents/${id}/decisions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${RESPONDER_TOKEN}` },

@@ -152,15 +152,15 @@ describe('the Temporal Web UI as a person sees it', { skip, timeout: 120_000 }, 
       assert.equal((await summary.innerText()).trim(), expectedSummary);
 
       const details = page.frameLocator('iframe#user-metadata-current-details').locator('body');
-      const gate = details.locator('blockquote').filter({ hasText: 'Awaiting approval' });
-      await gate.waitFor();
+      // The page waits for an acknowledgement beside the approval: each pending decision on a line of its own.
+      await details.locator('blockquote').filter({ hasText: 'Awaiting approval' }).first().waitFor();
       assert.match(
-        (await gate.innerText()).trim(),
-        /^Awaiting approval: rollback-deploy \(approve\/reject\) by oncall, deadline /,
+        (await details.locator('blockquote').allInnerTexts()).join('\n'),
+        /^Awaiting approval: rollback-deploy \(approve\/reject\) by oncall, deadline /m,
       );
       assert.equal(
-        await gate.locator('strong').innerText(),
-        'rollback-deploy',
+        await details.locator('blockquote strong', { hasText: /^rollback-deploy$/ }).count(),
+        1,
         'the step name is rendered bold, not as raw Markdown',
       );
       assert.match(await details.innerText(), /Diagnosis: deployment_regression/);
@@ -180,7 +180,11 @@ describe('the Temporal Web UI as a person sees it', { skip, timeout: 120_000 }, 
       await page.getByRole('button', { name: 'Descending' }).click();
       await page.getByRole('button', { name: 'Ascending' }).waitFor();
       const history = page.getByTestId('event-summary-table');
-      for (const text of ['5xx ratio per route (Prometheus)', 'error logs (Loki)', 'changes in the 1h before the alert']) {
+      for (const text of [
+        '5xx ratio per route (Prometheus)',
+        'error logs (Loki)',
+        'changes in the 1h before the alert',
+      ]) {
         await history.getByText(text, { exact: true }).first().waitFor();
       }
       await history.getByText('5xx ratio per route (Prometheus)', { exact: true }).first().scrollIntoViewIfNeeded();

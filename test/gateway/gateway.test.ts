@@ -280,21 +280,20 @@ describe('gateway', () => {
     assert.match(((await bad.json()) as { error: string }).error, /kind/);
   });
 
-  test('decisions over HTTP: 401 without a token, 403 without the role, 409 not pending, 404 unknown, 200 approved', async () => {
+  test('decisions over HTTP: 401 without a token, 403 without the role, 409 not pending, 404 unknown, 200 acknowledged', async () => {
     const env = `gwd-${randomUUID().slice(0, 6)}`;
-    await h.store.addChange({ service: 'api', environment: env, kind: 'deploy', at: new Date().toISOString() });
     const res = await post(
       '/alertmanager',
       payload(`{}:{e="${env}"}`, [alert({ alertname: 'ApiErrorRate', environment: env })]),
     );
     const workflowId = ((await res.json()) as { alerts: { workflowId: string }[] }).alerts[0].workflowId;
     const handle = h.client.workflow.getHandle(workflowId);
-    await eventually('the approval', async () =>
-      (await handle.query(stateQuery)).pendingApprovals.length ? true : undefined,
+    await eventually('the page waiting for an acknowledgement', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.some((p) => p.step === 'acknowledge') ? true : undefined,
     );
 
     const url = `/incidents/${encodeURIComponent(workflowId)}/decisions`;
-    const approve = { step: 'rollback-deploy', decision: 'approve', by: 'someone' };
+    const approve = { step: 'acknowledge', decision: 'acknowledge', by: 'someone' };
     assert.equal((await post(url, approve, {})).status, 401);
     assert.equal((await post(url, approve, { authorization: 'Bearer wrong' })).status, 401);
     assert.equal((await post(url, approve, { authorization: `Bearer ${BOB}` })).status, 403);

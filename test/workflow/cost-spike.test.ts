@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { SCENARIOS } from '../../activities/telemetry-scenarios';
-import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { stateQuery, type DecisionKind, type IncidentState, type RunbookResult } from '../../workflows/definitions';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { createTelemetryDatabase, LlmApp } from '../support/llm-app';
 import { SERVICE, World } from '../support/scenario';
@@ -99,7 +99,7 @@ describe('cost-spike on the local Temporal server', () => {
     }
   }
 
-  const decide = (handle: WorkflowHandle, step: string, decision: 'approve' | 'reject' | 'done' | 'skip') =>
+  const decide = (handle: WorkflowHandle, step: string, decision: DecisionKind) =>
     h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
 
   const flag = async (feature: string) =>
@@ -241,8 +241,22 @@ describe('cost-spike on the local Temporal server', () => {
         /chat disabled until/,
       );
       await decide(handle, 'disable-feature', 'reject');
+      // With chat off no events arrive: no data is not a cost of 0, so a responder judges the window.
+      const judged = await waitingOn(handle, 'validate-cost');
+      assert.match(
+        judged.steps.find((x) => x.id === 'validate-cost')?.note ?? '',
+        /insufficient data: .*no inference events since the mitigation/,
+      );
+      assert.deepEqual(judged.pendingApprovals.find((p) => p.step === 'validate-cost')?.decisions, [
+        'confirm',
+        'extend',
+        'escalate',
+      ]);
+      await decide(handle, 'validate-cost', 'confirm');
       const result = await handle.result();
       assert.equal(result.status, 'resolved', result.resolution);
+      const validated = (await handle.query(stateQuery)).steps.find((x) => x.id === 'validate-cost');
+      assert.match(validated?.note ?? '', /confirmed healthy by alice/);
       const chat = await flag('chat');
       assert.equal(chat?.enabled, false);
       assert.match(chat?.updated_by ?? '', /enable-cost-cap\/apply/);

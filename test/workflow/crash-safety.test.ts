@@ -271,6 +271,9 @@ describe('crash safety of the cost cap', () => {
     await eventually('the orphaned update to land', async () => ((await changes()) === 1 ? true : undefined), 10_000);
 
     await startWorker();
+    // With chat off no events arrive: the window has nothing to judge, and a responder confirms it.
+    await until('the question on the window without events', pendingOn('validate-cost'));
+    await h.incidents.decide(handle.workflowId, { step: 'validate-cost', decision: 'confirm', by: 'alice' });
     const result = (await handle.result()) as { status: string };
     assert.equal(result.status, 'resolved');
     assert.equal(await changes(), 1, 'the cost cap changed the flag exactly once');

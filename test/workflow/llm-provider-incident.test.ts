@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ensureProbeSchedule, pauseProbe, probeScheduleState } from '../../client/probe-schedule';
-import { stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { stateQuery, type DecisionKind, type IncidentState, type RunbookResult } from '../../workflows/definitions';
 import { LLM_PROVIDER_DEFAULTS } from '../../workflows/runbooks/llm-provider-incident.params';
 import { LLM_PROVIDER_STEPS, MITIGATION } from '../../workflows/runbooks/llm-provider-incident.steps';
 import { AnthropicStandIn } from '../support/anthropic-standin';
@@ -105,7 +105,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
   const decide = (
     handle: WorkflowHandle,
     step: string,
-    decision: 'approve' | 'reject' | 'done' | 'skip' | 'acknowledge',
+    decision: DecisionKind,
   ) => h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
   const flag = async (feature: string) =>
     (await h.pool.query('SELECT enabled, value FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
@@ -396,9 +396,9 @@ describe('llm-provider-incident on the local Temporal server', () => {
       await decide(handle, 'manual-mitigation', 'done');
       const r = await until(handle, 'the recovery question', pending('recovery-check'), 20_000);
       const q = r.pendingApprovals.find((p) => p.step === 'recovery-check');
-      assert.deepEqual(q?.decisions, ['done', 'approve', 'skip']);
+      assert.deepEqual(q?.decisions, ['confirm', 'extend', 'escalate']);
       assert.match(q?.detail ?? '', /insufficient data.*ANTHROPIC_API_KEY is not set/);
-      await decide(handle, 'recovery-check', 'done');
+      await decide(handle, 'recovery-check', 'confirm');
       const result = await handle.result();
       assert.equal(result.status, 'resolved');
       const end = await handle.query(stateQuery);
@@ -432,7 +432,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
         /insufficient data.*ANTHROPIC_API_KEY is not set/,
       );
       assert.equal((await flag('llm_fallback_mode'))?.enabled, true, 'not undone without evidence of recovery');
-      await decide(handle, 'recovery-check', 'approve');
+      await decide(handle, 'recovery-check', 'extend');
       await until(
         handle,
         'asked again after the extended window',
@@ -441,7 +441,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
           (x.steps.find((st) => st.id === 'recovery-check')?.decisions?.length ?? 0) === 1,
         20_000,
       );
-      await decide(handle, 'recovery-check', 'skip');
+      await decide(handle, 'recovery-check', 'escalate');
       const result = await handle.result();
       assert.equal(result.status, 'escalated');
       assert.match(result.resolution, /not confirmed recovered/);

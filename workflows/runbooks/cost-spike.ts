@@ -555,7 +555,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
             value: requests ? perHour : null,
             enoughData: requests >= p.minValidationRequests,
             ok: perHour <= l.limit,
-            summary: `$${perHour.toFixed(2)}/h from ${requests} events (baseline $${l.baseline.toFixed(2)}/h, limit $${l.limit.toFixed(2)}/h, at least ${p.minValidationRequests} events)`,
+            summary: `${requests ? `$${perHour.toFixed(2)}/h from ${requests} events` : 'no inference events since the mitigation'} (baseline $${l.baseline.toFixed(2)}/h, limit $${l.limit.toFixed(2)}/h, at least ${p.minValidationRequests} events)`,
           };
         },
       });

@@ -515,20 +515,20 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         rb.note('recovery-check', `window ${n}: insufficient data: ${w.reason}`);
         rb.record('recovery_insufficient_data', `window ${n}: insufficient data: ${w.reason}`, w, 'recovery-check');
         await tell(
-          `LLM provider on ${where}: the recovery window had insufficient data (${w.reason}). A responder must decide recovery-check: done (recovered, confirmed by hand), approve (hold the window again) or skip (keep the mitigations, escalate)`,
+          `LLM provider on ${where}: the recovery window had insufficient data (${w.reason}). A responder must decide recovery-check: confirm (recovered, confirmed by hand), extend (hold the window again) or escalate (keep the mitigations, page the next tier)`,
         );
         const answer = await rb.gate('recovery-check', {
           kind: 'manual',
-          decisions: ['done', 'approve', 'skip'],
-          detail: `Recovery window ${n}: insufficient data: ${w.reason}. Nothing shows the API recovered. done: you confirmed it recovered by other means; the mitigations are undone. approve: hold the ${formatMs(windowMs)} window again. skip: keep the mitigations in place and escalate to the next tier.`,
+          decisions: ['confirm', 'extend', 'escalate'],
+          detail: `Recovery window ${n}: insufficient data: ${w.reason}. Nothing shows the API recovered. confirm: you confirmed it recovered by other means; the mitigations are undone. extend: hold the ${formatMs(windowMs)} window again. escalate: keep the mitigations in place and page the next tier.`,
           deadlineMs,
         });
         const comment = answer?.comment ? `: "${answer.comment}"` : '';
-        if (answer?.decision === 'approve') {
+        if (answer?.decision === 'extend') {
           rb.note('recovery-check', `window ${n}: insufficient data; ${answer.by} extended it${comment}`);
           continue;
         }
-        if (answer?.decision === 'done') {
+        if (answer?.decision === 'confirm') {
           const reason = `insufficient data (${w.reason}); confirmed recovered by ${answer.by}${comment}`;
           rb.note('recovery-check', reason);
           return { recovered: true, reason, confirmedBy: answer.by };

@@ -98,6 +98,7 @@ export class Mitigations {
         this.rb.fail(req.step, outcome.summary);
         return 'failed';
       }
+      this.rb.note(req.step, `applied (approved by ${by}): ${outcome.summary}`);
       if (req.after) await req.after();
       return 'applied';
     });
