@@ -2,8 +2,9 @@
 // that change the world or reach people answer for it without doing anything.
 //
 // A drill's synthetic incident may also point a read at a local endpoint in this worker (its
-// Prometheus). A workflow input can name any URL, so a read goes there only when it is one of the
-// endpoints this worker process started for a drill, and only for a drill's runbook.
+// Prometheus, its failing Messages API). A workflow input can name any URL, so a read goes there
+// only when it is one of the endpoints this worker process started for a drill, and only for a
+// drill's runbook.
 import { Context } from '@temporalio/activity';
 import { DRILL_PREFIX } from '../workflows/definitions';
 

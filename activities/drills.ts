@@ -214,6 +214,7 @@ export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps
         const server = failingProvider(setup.status);
         endpoint = { server, url: await listen(server) };
         endpoints.set(input.drillId, endpoint);
+        registerDrillEndpoint(endpoint.url);
       }
       const url = endpoint.url;
       return {

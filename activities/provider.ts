@@ -3,6 +3,7 @@
 // rate limit, a revoked key and a slow network apart.
 import Anthropic, { APIConnectionTimeoutError, APIError } from '@anthropic-ai/sdk';
 import type { Deps } from './deps';
+import { drillSource } from './drill-guard';
 
 export interface ProbeResult {
   /** HTTP status; null when no response came (timeout or connection failure). */
@@ -74,7 +75,11 @@ function failure(err: unknown): Omit<ProbeResult, 'latencyMs' | 'at'> {
 
 export function createProviderActivities({ env }: Deps) {
   return {
-    async probeProvider({ requests, model, timeoutMs, baseUrl }: ProbeInput): Promise<ProbeReport> {
+    async probeProvider({ requests, model, timeoutMs, baseUrl: asked }: ProbeInput): Promise<ProbeReport> {
+      // A drill's failing provider, only when this worker started it for the drill that asks.
+      const drill = asked ? drillSource(asked) : undefined;
+      if (drill && 'refused' in drill) return { configured: false, reason: drill.refused, model, results: [] };
+      const baseUrl = drill?.url;
       const apiKey = baseUrl ? 'drill' : env.ANTHROPIC_API_KEY;
       if (!apiKey) return { configured: false, reason: 'ANTHROPIC_API_KEY is not set', model, results: [] };
       // null, not undefined: the SDK would otherwise fall back to the process's ANTHROPIC_BASE_URL.

@@ -104,6 +104,28 @@ test('a change counts only when the 5xx ratio rose after it', () => {
   assert.match(late.why, /after the alert started/);
 });
 
+test('a route that fails after the change and had no traffic before it leaves the change undecided', () => {
+  const flat = series(0, 0);
+  const added: Observed<RouteSeries[]> = flat.available
+    ? {
+        available: true,
+        data: [
+          ...flat.data,
+          {
+            route: '/v2/chat',
+            points: [
+              [atMs + 60_000, 0.5],
+              [atMs + 120_000, 0.5],
+            ],
+          },
+        ],
+      }
+    : flat;
+  const j = judge(added);
+  assert.equal(j.rose, null, 'no traffic before it is no evidence that the change did not cause it');
+  assert.match(j.why, /\/v2\/chat .*had no traffic before it: cannot tell/);
+});
+
 test('a deploy the errors did not rise after is no deployment regression', () => {
   const changes = [judge(series(0.1, 0.1))];
   const d = diagnose({ ...calm, changes: judged(changes) }, O);

@@ -302,8 +302,12 @@ describe('cost-spike with a broken telemetry database', () => {
           const confirm = s.findings.find((f) => f.step === 'confirm-spike');
           assert.equal(confirm?.level, 'unavailable');
           assert.match(confirm?.summary ?? '', c.expect);
-          assert.equal(s.diagnosis?.primary, 'unknown');
-          assert.match(s.diagnosis?.causes[0].evidence[0] ?? '', /7 of 7 diagnostics unavailable/);
+          assert.equal(s.diagnosis?.primary, 'insufficient_data');
+          assert.deepEqual(s.diagnosis?.causes, [], 'no cause without data');
+          assert.match(s.diagnosis?.sources?.unread[0].source ?? '', /telemetry \(7 of 7 diagnostics\)/);
+          const steps = Object.fromEntries(s.steps.map((x) => [x.id, x.status]));
+          for (const id of ['confirm-spike', 'rule-out-traffic', 'hidden-recompute', 'diagnosis'])
+            assert.equal(steps[id], 'unavailable', `${id} is not done without data`);
           await handle.cancel();
         } finally {
           await h.close();

@@ -91,9 +91,12 @@ export function judgeChange(
   let bestRise: string | undefined;
   let seenBefore = false;
   let worst: { route: string; before: number; after: number } | undefined;
+  let newRoute: string | undefined;
   for (const s of series.data) {
     const before = s.points.filter(([t]) => t >= at - o.baselineMs && t < at).map(([, v]) => v);
     const after = s.points.filter(([t]) => t >= at).map(([, v]) => v);
+    // A route failing after the change with no traffic before it (one the change added?): no telling.
+    if (!before.length && after.some((v) => v > o.alertThreshold)) newRoute ??= s.route;
     if (!before.length || !after.length) continue;
     seenBefore = true;
     const mean = before.reduce((a, b) => a + b, 0) / before.length;
@@ -103,6 +106,12 @@ export function judgeChange(
       bestRise = `5xx on ${s.route} rose from ${pct(mean)} before to ${pct(peak)} after ${changeName(change)}`;
   }
   if (bestRise) return { ...change, rose: true, why: bestRise };
+  if (newRoute)
+    return {
+      ...change,
+      rose: null,
+      why: `5xx on ${newRoute} after ${changeName(change)}, which had no traffic before it: cannot tell whether the change caused them`,
+    };
   if (!seenBefore)
     return {
       ...change,

@@ -8,7 +8,7 @@ const VALIDATION = '4. Validation';
 const POST_INCIDENT = '5. Post-Incident Tasks';
 
 export const API_ERROR_BUDGET_STEPS: StepDef[] = [
-  { id: 'acknowledge', section: IMMEDIATE, kind: 'auto', title: 'Acknowledge alert in Slack #oncall' },
+  { id: 'acknowledge', section: IMMEDIATE, kind: 'manual', title: 'Acknowledge alert in Slack #oncall' },
   {
     id: 'capture-start',
     section: IMMEDIATE,

@@ -78,16 +78,16 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       const r = await act.errorRatioByRoute.executeWithOptions({ summary: '5xx ratio per route (Prometheus)' }, [
         scope,
       ]);
-      if (!r.available) {
-        unavailable('dashboard-review', `Prometheus: ${r.reason}`, { query: r.query });
-        return r;
+      if (!r.available || r.data.length === 0) {
+        // No series at all is no traffic to judge: not a route "below the threshold".
+        const none = r.available ? { available: false as const, reason: 'no traffic on any route', query: r.query } : r;
+        unavailable('dashboard-review', `Prometheus: ${none.reason}`, { query: r.query });
+        return none;
       }
       const elevated = r.data.filter((x) => x.ratio > p.alertThreshold);
       const summary = elevated.length
         ? `elevated 5xx on ${elevated.map((x) => `${x.route} ${pct(x.ratio)}`).join(', ')}`
-        : r.data.length
-          ? `no route above ${pct(p.alertThreshold)}`
-          : 'no traffic on any route';
+        : `no route above ${pct(p.alertThreshold)}`;
       rb.note('dashboard-review', summary);
       rb.finding({
         step: 'dashboard-review',
@@ -195,6 +195,9 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       if (!plan.includes(step.id)) rb.skip(step.id, `not indicated by the diagnosis (${diagnosis.primary})`);
     }
     let attempt = 0;
+    // A failed window pages the next tier itself: mitigation by hand right after it does not page again.
+    let pagedByWindow = false;
+    let held: HoldResult;
     for (;;) {
       const next = plan.shift();
       if (next) {
@@ -208,17 +211,21 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         });
         if (outcome === 'rejected' || outcome === 'failed') continue;
       } else {
-        await mitigateByHand(++attempt);
+        await mitigateByHand(pagedByWindow ? 0 : ++attempt);
       }
-      const window = await validate();
-      if (window.verdict === 'passed') break;
+      held = await validate();
+      if (held.verdict === 'passed') break;
       // Never a silent second window: the next mitigation, or responders by hand, are asked first.
       rb.setStatus('escalated');
       const then = plan[0] ? `${plan[0]} waits for approval` : 'responders mitigate by hand (manual-mitigation)';
-      rb.note('validate-error-ratio', `${window.reason}. Next: ${then}`);
-      await rb.escalate(`validation failed (${window.reason}); next: ${then}`, ++attempt);
+      rb.note('validate-error-ratio', `${held.reason}. Next: ${then}`);
+      await rb.escalate(`validation failed (${held.reason}); next: ${then}`, ++attempt);
+      pagedByWindow = true;
     }
-    await rb.step('remove-temporary-mitigations', () => mitigations.undoAll('stability confirmed'));
+    // Every step ends with an outcome: what the held window made unnecessary says so.
+    for (const id of [...plan, 'manual-mitigation'])
+      if (rb.state.steps.find((x) => x.id === id)?.status === 'pending') rb.skip(id, 'not needed: the window held');
+    await mitigations.removeTemporary('remove-temporary-mitigations', 'stability confirmed');
 
     // 5. Post-Incident Tasks
     rb.setStatus('follow_up');
@@ -236,6 +243,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step),
       rb.alertResolved,
       handBy ? `${handBy.by}${handBy.comment ? ` (${handBy.comment})` : ''}` : undefined,
+      held.confirmedBy,
     );
     rb.state.resolution = resolution;
     await rb.step('document', async () => {
@@ -337,14 +345,17 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     return { available: true, data: judged };
   }
 
-  /** No mitigation of the runbook's left: responders are paged and asked, and the incident stays open until they act. */
+  /**
+   * No mitigation of the runbook's left: responders are paged (`level` 0: already paged) and asked,
+   * and the incident stays open until they act.
+   */
   async function mitigateByHand(level: number): Promise<void> {
     rb.setStatus('escalated');
     const why =
       diagnosis().primary === 'insufficient_data'
         ? 'no error signal in the sources read: confirm the alert and mitigate by hand'
         : `no mitigation left for ${diagnosis().primary}: responders must mitigate by hand`;
-    await rb.escalate(why, level);
+    if (level) await rb.escalate(why, level);
     let handled = await rb.gate('manual-mitigation', {
       kind: 'manual',
       detail: `${why}. Mark done once mitigated to start the validation window; skip leaves the incident open until the alert resolves or someone marks it done.`,
@@ -460,12 +471,11 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
             text: `Degraded mode is on for ${input.service} (${input.environment}) during a third-party outage. Some features are bypassed until the provider recovers.`,
           },
         ]);
-        rb.record(
-          'notified',
-          `customer success: ${sent.delivered.join(', ') || [...sent.failed, ...sent.skipped].join('; ')}`,
-          sent,
-          step,
-        );
+        const told = sent.delivered.length
+          ? `customer success told: ${sent.delivered.join(', ')}`
+          : `customer success NOT told: ${[...sent.failed, ...sent.skipped].join('; ') || 'no target'}`;
+        rb.record('notified', told, sent, step);
+        rb.note(step, `${rb.state.steps.find((x) => x.id === step)?.note ?? ''}; ${told}`);
       };
     }
     return undefined;
@@ -489,13 +499,16 @@ function proposalText(evidence: string[]): string {
   return `Proposed because: ${evidence.join('; ') || 'the previous mitigation did not hold'}`.slice(0, 500);
 }
 
-function resolutionText(applied: string[], alertResolved: boolean, byHand?: string): string {
+function resolutionText(applied: string[], alertResolved: boolean, byHand?: string, confirmedBy?: string): string {
   const how = [
     ...(applied.length ? [`mitigated by ${applied.join(', ')}`] : []),
     ...(byHand ? [`mitigated by hand by ${byHand}`] : []),
     ...(!applied.length && !byHand && alertResolved ? ['the alert resolved before any mitigation'] : []),
   ];
-  return `${how.join('; ') || 'no mitigation'}; validation held`;
+  const window = confirmedBy
+    ? `the validation window had too little data and ${confirmedBy} confirmed it by hand`
+    : 'validation held';
+  return `${how.join('; ') || 'no mitigation'}; ${window}`;
 }
 
 function impactText(findings: { step: string; evidence: unknown }[], startedMs: number): string {

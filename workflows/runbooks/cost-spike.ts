@@ -58,6 +58,8 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   let campaignAsked: Promise<void> = Promise.resolve();
   // Incidents started before: the last-sample window and a skip that closes; replayed as they ran.
   const evidenceRules = patched('cost-spike-evidence');
+  // Who confirmed the last window by hand when it had too little data to judge.
+  let confirmedBy: string | undefined;
 
   try {
     rb.setStatus('diagnosing');
@@ -286,6 +288,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
           result.diagnosis.primary,
       );
       rb.record('diagnosis', `diagnosis: ${result.diagnosis.primary}`, result.diagnosis);
+      const unread = result.diagnosis.sources?.unread ?? [];
+      if (result.diagnosis.primary === 'insufficient_data')
+        rb.unavailable('diagnosis', `insufficient data: ${unread.map((u) => `${u.source}: ${u.reason}`).join('; ')}`);
       return result;
     });
     const diagnosis = result.diagnosis;
@@ -328,8 +333,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         await rb.escalate(`no mitigation left for ${diagnosis.primary}: responders must mitigate by hand`, ++level);
         const handled = await rb.gate('manual-mitigation', {
           kind: 'manual',
-          detail:
-            'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
+          detail: evidenceRules
+            ? 'Mitigate by hand, then mark done to validate; skip leaves the incident open until someone marks it done.'
+            : 'Mitigate by hand, then mark done to validate; skip closes the runbook and leaves the incident to responders.',
           deadlineMs,
         });
         if (handled?.decision === 'skip' && evidenceRules) {
@@ -363,19 +369,25 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       }
     }
     if (validated) {
-      await rb.step('remove-temporary-mitigations', () => mitigations.undoAll('cost back within baseline'));
+      await mitigations.removeTemporary('remove-temporary-mitigations', 'cost back within baseline');
     } else {
       rb.skip('remove-temporary-mitigations', 'left in place: the incident was handed to responders');
     }
     if (!escalated)
       for (const id of ['enable-cost-cap', 'alert-leadership', 'disable-feature'])
         rb.skip(id, 'costs fell after mitigation');
+    // Every step ends with an outcome: what the held window made unnecessary says so.
+    if (validated && evidenceRules)
+      for (const id of [...plan, 'manual-mitigation'])
+        if (rb.state.steps.find((x) => x.id === id)?.status === 'pending')
+          rb.skip(id, 'not needed: the cost came back');
     const used = rb.state.mitigations.filter((m) => m.status === 'applied' || m.status === 'undone').map((m) => m.step);
+    const back = confirmedBy
+      ? `the validation window had too little data and ${confirmedBy} confirmed the cost back by hand`
+      : `cost back within ${Math.round(p.spikeThreshold * 100)}% of baseline`;
     const resolution =
       rb.state.resolution ??
-      (used.length
-        ? `mitigated by ${used.join(', ')}; cost back within ${Math.round(p.spikeThreshold * 100)}% of baseline`
-        : 'cost back within baseline');
+      (used.length ? `mitigated by ${used.join(', ')}; ${back}` : evidenceRules ? back : 'cost back within baseline');
     return await finish(diagnosis, resolution, validated && !handedOver);
 
     function diagnose(): CostSpikeDiagnosis {
@@ -384,17 +396,26 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         const reasons = [...new Set(missing.map((o) => (o.available ? '' : o.reason)))].join('; ');
         return {
           ...(confirmation ?? diagnoseCostSpike(EMPTY, opts)),
-          diagnosis: {
-            primary: 'unknown',
-            causes: [
-              {
-                cause: 'unknown',
-                score: 0,
-                evidence: [`telemetry incomplete (${missing.length} of 7 diagnostics unavailable): ${reasons}`],
-                mitigation: '',
+          diagnosis: evidenceRules
+            ? {
+                primary: 'insufficient_data',
+                causes: [],
+                sources: {
+                  read: [],
+                  unread: [{ source: `telemetry (${missing.length} of 7 diagnostics)`, reason: reasons }],
+                },
+              }
+            : {
+                primary: 'unknown',
+                causes: [
+                  {
+                    cause: 'unknown',
+                    score: 0,
+                    evidence: [`telemetry incomplete (${missing.length} of 7 diagnostics unavailable): ${reasons}`],
+                    mitigation: '',
+                  },
+                ],
               },
-            ],
-          },
         };
       }
       const evidence: CostSpikeEvidence = {
@@ -561,6 +582,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       });
       if (result.verdict === 'passed') rb.note('validate-cost', result.reason);
       else rb.fail('validate-cost', result.reason);
+      confirmedBy = result.confirmedBy;
       return result.verdict === 'passed';
     });
     return window;

@@ -201,7 +201,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     if (!recovery.recovered) rb.skip('remove-mitigations', `left in place: ${recovery.reason}`);
     else if (!rb.state.mitigations.some((m) => m.temporary && m.status === 'applied'))
       rb.skip('remove-mitigations', 'no temporary mitigation to undo');
-    else await rb.step('remove-mitigations', () => mitigations.undoAll('the API has recovered'));
+    else await mitigations.removeTemporary('remove-mitigations', 'the API has recovered');
     return await finish(recovery);
   } catch (err) {
     return await mitigations.abandon(err);
@@ -349,7 +349,9 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
           detail: `Every request is refused (401/403). ${first.report.configured ? 'ANTHROPIC_API_KEY is set' : 'ANTHROPIC_API_KEY is NOT set on the worker'}: check the Console for active keys, rotate or redeploy it, then mark done.`,
           deadlineMs,
         });
-        rb.note('key-issue', fixed ? `${fixed.by}: ${fixed.decision}` : 'withdrawn');
+        if (fixed?.decision === 'skip')
+          rb.skip('key-issue', `${fixed.by}: skip${fixed.comment ? ` (${fixed.comment})` : ''}`);
+        else rb.note('key-issue', fixed ? `${fixed.by}: ${fixed.decision}` : 'withdrawn');
       });
       recovered = settled(await observe(p.probeRequests), null);
     } else if (diagnosis.branch === 'misconfigured') {
@@ -629,13 +631,10 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         rb.note('incident-report', 'filed: the postmortem is stored with the incident');
       });
     await ackLoop;
-    if (rb.state.steps.find((s) => s.id === 'acknowledge')?.status === 'pending')
-      rb.skip(
-        'acknowledge',
-        ackStarted
-          ? 'nobody acknowledged before the incident closed'
-          : 'no severity was established: nothing to acknowledge',
-      );
+    if (rb.state.steps.find((s) => s.id === 'acknowledge')?.status === 'pending') {
+      if (ackStarted) rb.fail('acknowledge', 'nobody acknowledged the page before the incident closed');
+      else rb.skip('acknowledge', 'no severity was established: nothing to acknowledge');
+    }
     rb.setStatus(recovery.recovered ? 'resolved' : 'escalated');
     await rb.flush();
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };

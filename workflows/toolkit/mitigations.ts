@@ -113,7 +113,9 @@ export class Mitigations {
   }
 
   /** Undoes temporary mitigations, newest first; runs even when the incident is cancelled. */
-  async undoAll(reason: string): Promise<void> {
+  async undoAll(reason: string): Promise<{ undone: string[]; failed: string[] }> {
+    const undone: string[] = [];
+    const failed: string[] = [];
     await CancellationScope.nonCancellable(async () => {
       while (this.applied.length > 0) {
         const step = this.applied.pop() as string;
@@ -123,8 +125,21 @@ export class Mitigations {
           m.status = outcome.status === 'succeeded' ? 'undone' : m.status;
           m.detail = `undo: ${outcome.summary}`;
         }
+        (outcome.status === 'succeeded' ? undone : failed).push(`${step}: ${outcome.summary}`);
         this.rb.record('mitigation_undone', `${step}: ${outcome.summary}`, outcome, step);
       }
+    });
+    return { undone, failed };
+  }
+
+  /** The step that removes the temporary mitigations: done only when each was undone, skipped when there were none. */
+  async removeTemporary(step: string, reason: string): Promise<void> {
+    if (this.applied.length === 0) return this.rb.skip(step, 'no temporary mitigation was applied');
+    await this.rb.step(step, async () => {
+      const { undone, failed } = await this.undoAll(reason);
+      if (failed.length)
+        this.rb.fail(step, `NOT undone: ${failed.join('; ')}${undone.length ? `; undone: ${undone.join('; ')}` : ''}`);
+      else this.rb.note(step, `undone: ${undone.join('; ')}`);
     });
   }
 

@@ -280,10 +280,13 @@ export class Runbook {
       const decisions = opts.decisions ?? (kind === 'approval' ? ['approve', 'reject'] : ['done', 'skip']);
       // Mitigating by hand is where a drill with no mitigation of its own ends.
       if (id === MANUAL_MITIGATION) throw new DrillReached(id);
-      const decision = (['acknowledge', 'reject', 'skip'] as const).find((d) => decisions.includes(d)) ?? decisions[0];
+      const decision =
+        (['acknowledge', 'reject', 'skip', 'escalate'] as const).find((d) => decisions.includes(d)) ?? decisions[0];
       this.record('drill_answer', `${def.title}: answered "${decision}" by the drill`, undefined, id);
       const answer: DecisionInput = { step: id, decision, by: 'drill', authenticated: false };
       this.decided(answer);
+      const step = this.stepState(id);
+      if (step.status !== 'running') step.status = DECIDED[decision];
       return answer;
     }
     const now = Date.now();
@@ -535,7 +538,7 @@ const DECIDED: Record<DecisionKind, StepStatus> = {
   reject: 'skipped',
   skip: 'skipped',
   confirm: 'done',
-  extend: 'waiting',
+  extend: 'pending',
   escalate: 'failed',
 };
 
