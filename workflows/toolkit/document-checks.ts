@@ -59,6 +59,10 @@ export async function runDocumentCheck(
     const outcome = NOT_CONFIGURED.test(r.reason) ? 'not_configured' : 'unavailable';
     return { ...base, outcome, summary: `unavailable: ${r.reason}` };
   }
+  // No series, no status, no certificate: nothing was read, so there is nothing to show (no rows of
+  // a SQL check is an answer).
+  if (step.expect === undefined && step.check?.kind !== 'sql' && describeOutput(r.data.output) === 'an empty result')
+    return { ...base, outcome: 'unavailable', summary: `unavailable: ${source} returned nothing` };
   // An empty output (no rows, no series) meets no expectation: meetsExpectation never counts it as 0.
   const met = step.expect === undefined || meetsExpectation(r.data.output, step.expect);
   const verdict =
