@@ -614,6 +614,7 @@ describe('api-error-budget with nothing to read', { skip }, () => {
     assert.doesNotMatch(status('dependency-check').note!, /redis: DOWN/);
     assert.equal(s.diagnosis?.primary, 'insufficient_data');
     assert.deepEqual(s.diagnosis?.causes, []);
+    assert.equal(status('diagnosis').status, 'unavailable', 'no signal, no diagnosis: not ticked');
     assert.equal(status('rollback-deploy').status, 'skipped', 'no rollback proposed without an error signal');
     assert.match(status('recent-changes').note!, /cannot tell: 5xx history unavailable/);
     // The page could not go out (no paging target reachable) and nobody acknowledged: not done.

@@ -185,6 +185,9 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
             : 'unknown: errors, but no cause stands out',
       );
       rb.record('diagnosis', `diagnosis: ${d.primary}`, d);
+      // No signal, no diagnosis: the step could not do what it says.
+      if (d.primary === 'insufficient_data')
+        rb.unavailable('diagnosis', rb.state.steps.find((x) => x.id === 'diagnosis')?.note ?? d.primary);
       return d;
     });
 
