@@ -81,7 +81,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       if (!r.available || r.data.length === 0) {
         // No series at all is no traffic to judge: not a route "below the threshold".
         const none = r.available ? { available: false as const, reason: 'no traffic on any route', query: r.query } : r;
-        unavailable('dashboard-review', `Prometheus: ${none.reason}`, { query: r.query });
+        rb.sourceUnavailable('dashboard-review', `Prometheus: ${none.reason}`, { query: r.query });
         return none;
       }
       const elevated = r.data.filter((x) => x.ratio > p.alertThreshold);
@@ -103,7 +103,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         { ...scope, routes: elevated, startMs: windowStart, endMs: Date.now() },
       ]);
       if (!t.available) {
-        unavailable('trace-inspection', `traces: ${t.reason}`, null);
+        rb.sourceUnavailable('trace-inspection', `traces: ${t.reason}`, null);
         return t;
       }
       const summary = t.data.length
@@ -121,7 +121,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
         { ...scope, routes: elevated, startMs: windowStart, endMs: Date.now() },
       ]);
       if (!l.available) {
-        unavailable('error-logs', `logs: ${l.reason}`, { query: l.query });
+        rb.sourceUnavailable('error-logs', `logs: ${l.reason}`, { query: l.query });
         return l;
       }
       const correlated = [
@@ -309,11 +309,6 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     else rb.fail('acknowledge', 'nobody acknowledged the page while the runbook ran');
   }
 
-  function unavailable(step: string, reason: string, evidence: unknown): void {
-    rb.unavailable(step, reason);
-    rb.finding({ step, level: 'unavailable', summary: reason, evidence });
-  }
-
   /** Changes in the hour before the alert, each judged: did the 5xx ratio rise after it? */
   async function recentChanges(): Promise<Observed<JudgedChange[]>> {
     const windowMs = toMs(p.recentChangesWindow);
@@ -322,7 +317,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
       [{ ...scope, fromMs: alertStartMs - windowMs, toMs: Date.now() }],
     );
     if (!r.available) {
-      unavailable('recent-changes', `change events: ${r.reason}`, null);
+      rb.sourceUnavailable('recent-changes', `change events: ${r.reason}`, null);
       return r;
     }
     const baselineMs = toMs(p.changeBaseline);

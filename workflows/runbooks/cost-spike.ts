@@ -72,7 +72,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         ]),
       ]);
       if (!hourly.available) {
-        unavailable('confirm-spike', hourly);
+        rb.sourceUnavailable('confirm-spike', telemetryDown(hourly));
         rb.note(
           'confirm-spike',
           `telemetry unavailable: the spike cannot be confirmed from data (${telemetryDown(hourly)})`,
@@ -113,7 +113,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         act.costTrafficSources.executeWithOptions({ summary: 'user agents and top users' }, [{ ...span, database }]),
       ]);
       if (!traffic.available) {
-        unavailable('rule-out-traffic', traffic);
+        rb.sourceUnavailable('rule-out-traffic', telemetryDown(traffic));
         return { traffic, sources };
       }
       const t = summarize.traffic(traffic.data, span, p.spikeThreshold);
@@ -180,7 +180,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       ]);
       if (!triggers.available || !hiddenRatio.available) {
         const down = !triggers.available ? triggers : hiddenRatio;
-        unavailable('hidden-recompute', down);
+        rb.sourceUnavailable('hidden-recompute', telemetryDown(down));
         return { triggers, hiddenRatio };
       }
       const h = summarize.hidden(hiddenRatio.data, p.spikeThreshold);
@@ -213,7 +213,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         act.costModelUsage.executeWithOptions({ summary: 'tokens and cost per model' }, [{ ...span, database }]),
       ]);
       if (!tokens.available) {
-        unavailable('token-usage', tokens);
+        rb.sourceUnavailable('token-usage', telemetryDown(tokens));
         return { tokens, models };
       }
       const t = summarize.tokens(tokens.data, span, p.spikeThreshold);
@@ -239,7 +239,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         { nowMs, database },
       ]);
       if (!features.available) {
-        unavailable('feature-attribution', features);
+        rb.sourceUnavailable('feature-attribution', telemetryDown(features));
         return features;
       }
       const f = summarize.features(features.data);
@@ -260,7 +260,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         { nowMs, database },
       ]);
       if (!tools.available) {
-        unavailable('tool-failures', tools);
+        rb.sourceUnavailable('tool-failures', telemetryDown(tools));
         return tools;
       }
       const t = summarize.tools(tools.data);
@@ -485,11 +485,6 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     }
   } catch (err) {
     return await mitigations.abandon(err);
-  }
-
-  function unavailable(step: string, o: Observed<unknown>): void {
-    rb.unavailable(step, telemetryDown(o));
-    rb.finding({ step, level: 'unavailable', summary: telemetryDown(o), evidence: null });
   }
 
   /** A failed window says what comes next, and who must act, before anything else runs. */

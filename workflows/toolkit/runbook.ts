@@ -267,6 +267,12 @@ export class Runbook {
     this.refresh();
   }
 
+  /** A diagnostic whose source could not be read: the step says so, and so does its finding. */
+  sourceUnavailable(id: string, reason: string, evidence: unknown = null): void {
+    this.unavailable(id, reason);
+    this.finding({ step: id, level: 'unavailable', summary: reason, evidence });
+  }
+
   /**
    * Waits for a responder's decision on a step. Past the deadline it escalates and keeps waiting,
    * escalating again each further deadline. Returns undefined when withdrawn.
