@@ -16,22 +16,13 @@ import { COST_SPIKE_DEFAULTS } from '../../workflows/runbooks/cost-spike.params'
 import {
   costMitigationPlan,
   diagnoseCostSpike,
+  NO_COST_EVIDENCE,
   type CostSpikeDiagnosis,
   type CostSpikeEvidence,
 } from '../../workflows/runbooks/cost-spike.diagnose';
 import { requireEnv, testDeps } from '../support/harness';
 
 const HOUR = 3_600_000;
-const EMPTY: CostSpikeEvidence = {
-  hourlyCost: [],
-  traffic: [],
-  triggers: [],
-  hiddenRatio: [],
-  tokens: [],
-  features: [],
-  toolFailures: [],
-};
-
 /** Wall clocks a drill ran at: a Sunday evening a few minutes past the hour (failures seen), later, a weekday. */
 const WALL_CLOCKS = [
   '2026-11-29T19:05:07Z',
@@ -84,7 +75,7 @@ describe('cost-spike drills do not depend on the clock', () => {
       };
       const hourlyCost = data(await acts.costByHour({ nowMs, database }));
       const history = data(await acts.costHistory({ nowMs, days: p.baselineDays + 2, database }));
-      const confirmation = diagnoseCostSpike({ ...EMPTY, hourlyCost, history }, opts);
+      const confirmation = diagnoseCostSpike({ ...NO_COST_EVIDENCE, hourlyCost, history }, opts);
       const fromMs = confirmation.startedAt ? Date.parse(confirmation.startedAt) : nowMs - 8 * HOUR;
       const span = { fromMs, toMs: nowMs, database };
       const evidence: CostSpikeEvidence = {

@@ -64,6 +64,17 @@ export interface CostSpikeEvidence {
   models?: ModelUsage[];
 }
 
+/** Evidence with every diagnostic empty: what the spike's confirmation starts from. */
+export const NO_COST_EVIDENCE: CostSpikeEvidence = {
+  hourlyCost: [],
+  traffic: [],
+  triggers: [],
+  hiddenRatio: [],
+  tokens: [],
+  features: [],
+  toolFailures: [],
+};
+
 export interface CostSpikeOptions {
   /** The queries' `now`, epoch ms. */
   now: number;

@@ -16,6 +16,7 @@ import { validationWindow } from '../toolkit/validation';
 import {
   costMitigationPlan,
   diagnoseCostSpike,
+  NO_COST_EVIDENCE,
   type CostSpikeDiagnosis,
   type CostSpikeEvidence,
 } from './cost-spike.diagnose';
@@ -80,7 +81,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         return { hourly, history, confirmation: null };
       }
       const c = diagnoseCostSpike(
-        { ...EMPTY, hourlyCost: hourly.data, history: history.available ? history.data : undefined },
+        { ...NO_COST_EVIDENCE, hourlyCost: hourly.data, history: history.available ? history.data : undefined },
         opts,
       );
       rb.finding({
@@ -395,7 +396,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       if (!hourly.available || missing.length > 0) {
         const reasons = [...new Set(missing.map((o) => (o.available ? '' : o.reason)))].join('; ');
         return {
-          ...(confirmation ?? diagnoseCostSpike(EMPTY, opts)),
+          ...(confirmation ?? diagnoseCostSpike(NO_COST_EVIDENCE, opts)),
           diagnosis: evidenceRules
             ? {
                 primary: 'insufficient_data',
@@ -631,16 +632,6 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     return { status: rb.state.status, diagnosis: rb.state.diagnosis, resolution };
   }
 }
-
-const EMPTY: CostSpikeEvidence = {
-  hourlyCost: [],
-  traffic: [],
-  triggers: [],
-  hiddenRatio: [],
-  tokens: [],
-  features: [],
-  toolFailures: [],
-};
 
 function telemetryDown(o: Observed<unknown>): string {
   return o.available ? '' : `telemetry unavailable (${o.query ?? 'query'}): ${o.reason}`;
