@@ -1,26 +1,34 @@
 // Actions that change the world (rollbacks, flag flips, pausing deploys) run through
 // mitigation_runs: the intent is recorded first, the outcome after. A second attempt for the same
-// workflow + step + phase returns the recorded outcome, or "outcome unknown" when the first
-// attempt died mid-run, and never runs the action again.
+// incident run + step + phase returns the recorded outcome, or "outcome unknown" when the first
+// attempt died mid-run, and never runs the action again. The same alert group firing again later
+// is a new run, whose approved actions run.
 import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
-import type { Pool } from 'pg';
+import { fillVars, planAction } from '../config/action-plan';
 import type { ActionConfig } from '../config/schema';
 import { toMs } from '../workflows/toolkit/duration';
 import type { Deps } from './deps';
+import type { MitigationKey, MitigationRun } from './db/incident-store';
 import { isDrill } from './drill-guard';
+import { FlagTable, same, ValueColumnMissing, type FlagChange, type FlagRow } from './flags';
 
 export interface ActionRequest {
   workflowId: string;
+  /** The incident run (the first run of its chain); absent from requests made before runs were kept. */
+  runId?: string;
   step: string;
   phase: 'apply' | 'undo';
   by: string;
-  /** Fills `{name}` in the action's argv and flag (runbook parameters, the diagnosed feature). */
+  /** Fills `{name}` in the action (service, environment, runbook parameters, the diagnosis's variables). */
   vars?: Record<string, string>;
+  /** What the approver was shown would run (planAction's `what`): anything else is not run. */
+  approved?: string;
 }
 
 export interface ActionOutcome {
-  status: 'succeeded' | 'failed' | 'outcome_unknown' | 'not_configured';
+  /** conflict: an undo found the flag changed by someone since, and left it for a responder. */
+  status: 'succeeded' | 'failed' | 'outcome_unknown' | 'not_configured' | 'conflict';
   summary: string;
   exitCode?: number;
   output?: string;
@@ -62,53 +70,6 @@ function runCommand(argv: string[], action: ActionConfig, env: NodeJS.ProcessEnv
   });
 }
 
-type FlagChange = NonNullable<ActionConfig['flag']>;
-
-/** Fills `{name}` in strings, arrays and objects from `vars`; unknown names stay as written. */
-export function fillVars<T>(value: T, vars: Record<string, string>): T {
-  const fill = (text: string) => text.replace(/\{(\w+)\}/g, (m, name: string) => vars[name] ?? m);
-  if (typeof value === 'string') return fill(value) as T;
-  if (Array.isArray(value)) return value.map((v) => fillVars(v, vars)) as T;
-  if (value && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillVars(v, vars)])) as T;
-  return value;
-}
-
-/** Who changed a flag, naming the incident and step, so a retry can tell the change took effect. */
-function flagAuthor(req: ActionRequest): string {
-  return `${req.by} via ${req.workflowId} ${req.step}/${req.phase}`;
-}
-
-async function setFlag(telemetry: Pool, flag: FlagChange, author: string): Promise<CommandResult> {
-  const shown = `feature_flags.${flag.feature} enabled=${flag.enabled}${flag.value !== undefined ? ` value=${flag.value}` : ''}`;
-  if (flag.whenLastHourCostAbove !== undefined) {
-    const cap = Number(flag.whenLastHourCostAbove);
-    if (!Number.isFinite(cap))
-      return { exitCode: 2, output: `cost cap "${flag.whenLastHourCostAbove}" is not a number` };
-    // The seed's cost-cap statement: the row changes only while the last hour's spend is above the cap.
-    const { rows } = await telemetry.query<{ spend: string; changed: string }>(
-      `WITH spend AS (
-         SELECT coalesce(sum(cost_usd), 0) AS s FROM inference_events WHERE created_at > now() - interval '1 hour'
-       ), changed AS (
-         UPDATE feature_flags SET enabled = $2, updated_at = now(), updated_by = $4
-         WHERE feature = $1 AND (SELECT s FROM spend) > $3 RETURNING 1
-       )
-       SELECT (SELECT s FROM spend) AS spend, (SELECT count(*) FROM changed) AS changed`,
-      [flag.feature, flag.enabled, cap, author],
-    );
-    const spend = Number(rows[0].spend).toFixed(2);
-    if (Number(rows[0].changed) > 0) return { exitCode: 0, output: `${shown}: last hour $${spend} > cap $${cap}` };
-    if (Number(spend) > cap) return { exitCode: 1, output: `no feature_flags row "${flag.feature}" to change` };
-    return { exitCode: 0, output: `last hour $${spend} <= cap $${cap}: ${flag.feature} left as it is` };
-  }
-  await telemetry.query(
-    `INSERT INTO feature_flags (feature, enabled, value, updated_at, updated_by) VALUES ($1, $2, $3, now(), $4)
-     ON CONFLICT (feature) DO UPDATE SET enabled = $2, value = COALESCE($3, feature_flags.value), updated_at = now(), updated_by = $4`,
-    [flag.feature, flag.enabled, flag.value ?? null, author],
-  );
-  return { exitCode: 0, output: shown };
-}
-
 /** The provider's Admin API: only the key's id travels; the admin key stays in the worker's environment. */
 async function changeProviderKey(
   change: NonNullable<ActionConfig['providerKey']>,
@@ -132,90 +93,118 @@ async function changeProviderKey(
     : { exitCode: 1, output: `Admin API answered ${res.status} (request-id ${requestId}): ${text.slice(0, 300)}` };
 }
 
-/** After a crash mid-change: the flag row names this change as its last author, so it took effect. */
-async function flagChangeLanded(telemetry: Pool, flag: FlagChange, author: string): Promise<boolean> {
-  const { rowCount } = await telemetry
-    .query('SELECT 1 FROM feature_flags WHERE feature = $1 AND updated_by = $2', [flag.feature, author])
-    .catch(() => ({ rowCount: 0 }));
-  return (rowCount ?? 0) > 0;
-}
-
 export function createActionActivities({ config, store, telemetry, env }: Deps) {
+  const flags = new FlagTable(telemetry, config.dataSources.featureFlags.valueColumn);
   return {
     async runAction(req: ActionRequest): Promise<ActionOutcome> {
       // Before the intent is recorded: a drill leaves no trace in mitigation_runs either.
       if (isDrill(req.workflowId)) return { status: 'succeeded', summary: `drill: ${req.phase} ${req.step} not run` };
       const action = config.actions[req.step];
       const vars = req.vars ?? {};
-      const argv = fillVars(req.phase === 'apply' ? action?.run : action?.undo, vars);
-      const flag = fillVars(req.phase === 'apply' ? action?.flag : action?.undoFlag, vars);
-      const providerKey = req.phase === 'apply' ? fillVars(action?.providerKey, vars) : undefined;
-      // The Admin API needs its key and the key's id; without them revoking is a responder's job.
-      const keyChange = providerKey?.keyId && env.ANTHROPIC_ADMIN_KEY ? providerKey : undefined;
-      if (!action || (!argv && !flag && !keyChange)) {
+      const label = `${req.step} (${req.phase})`;
+      const plan = planAction(action, req.phase, vars);
+      // The Admin API needs its key: without it revoking is a responder's job.
+      if (!action || !plan || (action.providerKey && !env.ANTHROPIC_ADMIN_KEY))
+        return { status: 'not_configured', summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}` };
+      // Never a literal `{name}` in production: a value this incident does not have is a human's call.
+      if (plan.unfilled.length)
         return {
           status: 'not_configured',
-          summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}`,
+          summary: `${label} needs ${plan.unfilled.map((n) => `{${n}}`).join(', ')}, which this incident has no value for`,
         };
-      }
-      const label = `${req.step} (${req.phase})`;
-      if (
-        !(await store.claimMitigationRun(
-          req.workflowId,
-          req.step,
-          req.phase,
-          req.by,
-          argv ? { run: argv } : flag ? { flag } : { providerKey: keyChange },
-        ))
-      ) {
-        const prior = await store.mitigationRun(req.workflowId, req.step, req.phase);
-        if (!prior?.outcome && flag && (await flagChangeLanded(telemetry, flag, flagAuthor(req)))) {
-          const output = `${flag.feature}: changed before the worker stopped`;
-          await store.finishMitigationRun(req.workflowId, req.step, req.phase, {
-            outcome: 'succeeded',
-            exitCode: 0,
-            output,
-          });
-          return {
-            status: 'succeeded',
-            summary: `${label} took effect before the worker stopped`,
-            exitCode: 0,
-            output,
-          };
+      // What was approved is what runs: a config changed since the prompt is not run.
+      if (req.approved !== undefined && req.approved !== plan.what)
+        return {
+          status: 'failed',
+          summary: `${label} not run: the configured action changed after approval (approved: ${req.approved}; now: ${plan.what})`,
+        };
+      const key: MitigationKey = {
+        workflowId: req.workflowId,
+        runId: req.runId ?? Context.current().info.workflowExecution?.runId ?? '',
+        step: req.step,
+        phase: req.phase,
+      };
+      const author = `${req.by} via ${req.workflowId}@${key.runId} ${req.step}/${req.phase}`;
+      const flag = action.flag ? fillVars(action.flag, vars) : undefined;
+      // An undo of a flag change puts back the row the change recorded, nothing else.
+      const change = req.phase === 'undo' && flag ? await store.mitigationRun({ ...key, phase: 'apply' }) : undefined;
+      if (req.phase === 'undo' && flag && !change?.applied)
+        return {
+          status: 'conflict',
+          summary: `feature_flags.${flag.feature}: the row before the change was not recorded, so it cannot be put back: left as it is`,
+        };
+      // The row before the change, kept with the intent: after a crash it still tells what to put back.
+      const before = req.phase === 'apply' && flag ? await flags.read(flag.feature).catch(() => undefined) : undefined;
+      const prior = before === undefined ? undefined : { row: before };
+      if (!(await store.claimMitigationRun(key, req.by, { what: plan.what }, prior))) {
+        const earlier = await store.mitigationRun(key);
+        const meant = flag && earlier?.prior ? intended(flag, earlier.prior.row) : undefined;
+        if (!earlier?.outcome && meant && req.phase === 'apply' && (await landed(flag!.feature, meant))) {
+          const output = `${flag!.feature}: changed before the worker stopped`;
+          await store.finishMitigationRun(key, { outcome: 'succeeded', exitCode: 0, output, applied: { row: meant } });
+          return { status: 'succeeded', summary: `${label} took effect before the worker stopped`, exitCode: 0, output };
         }
-        if (!prior?.outcome)
+        if (!earlier?.outcome)
           return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };
         return {
-          status: prior.outcome,
-          summary: `${label} already ran: ${prior.outcome}`,
-          exitCode: prior.exitCode ?? undefined,
-          output: prior.output ?? undefined,
+          status: earlier.outcome,
+          summary: `${label} already ran: ${earlier.outcome}`,
+          exitCode: earlier.exitCode ?? undefined,
+          output: earlier.output ?? undefined,
         };
       }
-      let result: CommandResult;
+      let result: CommandResult & { run?: Pick<MitigationRun, 'prior' | 'applied'>; conflict?: boolean };
       try {
-        result = argv
-          ? await runCommand(argv, action, env)
-          : flag
-            ? await setFlag(telemetry, flag, flagAuthor(req))
-            : await changeProviderKey(keyChange!, env);
+        if (flag && req.phase === 'apply') {
+          const made = await flags.apply(flagChange(flag), author);
+          result = { exitCode: 0, output: made.summary, run: { prior: { row: made.prior }, applied: { row: made.applied } } };
+        } else if (flag && change?.applied) {
+          const restored = await flags.restore(flag.feature, change.prior?.row ?? null, change.applied.row, author);
+          result = { exitCode: restored.outcome === 'conflict' ? 1 : 0, output: restored.summary, conflict: restored.outcome === 'conflict' };
+        } else if (action.providerKey) result = await changeProviderKey(fillVars(action.providerKey, vars), env);
+        else result = await runCommand(fillVars((req.phase === 'apply' ? action.run : action.undo) ?? [], vars), action, env);
       } catch (err) {
+        if (err instanceof ValueColumnMissing) {
+          await store.finishMitigationRun(key, { outcome: 'failed', exitCode: 2, output: err.message });
+          return { status: 'not_configured', summary: err.message };
+        }
         result = { exitCode: 1, output: (err as Error).message };
       }
-      const outcome = result.exitCode === 0 ? 'succeeded' : 'failed';
-      await store.finishMitigationRun(req.workflowId, req.step, req.phase, {
-        outcome,
-        exitCode: result.exitCode,
-        output: result.output,
-      });
-      const what = argv ? argv.join(' ') : result.output;
+      const outcome = result.conflict ? 'conflict' : result.exitCode === 0 ? 'succeeded' : 'failed';
+      await store.finishMitigationRun(key, { outcome, exitCode: result.exitCode, output: result.output, ...result.run });
+      const what = flag ? result.output : plan.what;
       const lastLine = result.output.split('\n').pop() ?? '';
       return {
         status: outcome,
-        summary: outcome === 'succeeded' ? `${what}: ok` : `${what}: exit ${result.exitCode} ${lastLine}`.trim(),
+        summary: outcome === 'succeeded' ? `${what}: ok` : outcome === 'conflict' ? what : `${what}: exit ${result.exitCode} ${lastLine}`.trim(),
         exitCode: result.exitCode,
         output: result.output,
       };
     },
   };
+
+  /** After a crash mid-change: the row is as the change meant it, so it took effect. */
+  async function landed(feature: string, meant: FlagRow): Promise<boolean> {
+    const now = await flags.read(feature).catch(() => undefined);
+    return now !== undefined && same(now, meant);
+  }
+}
+
+type FilledFlag = NonNullable<ActionConfig['flag']>;
+
+function flagChange(flag: FilledFlag): FlagChange {
+  const cap = flag.whenLastHourCostAbove;
+  if (cap !== undefined && !Number.isFinite(Number(cap))) throw new Error(`cost cap "${cap}" is not a number`);
+  return {
+    feature: flag.feature,
+    enabled: flag.enabled,
+    ...(flag.value !== undefined ? { value: flag.value } : {}),
+    ...(cap !== undefined ? { whenLastHourCostAbove: Number(cap) } : {}),
+  };
+}
+
+/** The row as the change means to leave it. */
+function intended(flag: FilledFlag, before: FlagRow): FlagRow {
+  const value = flag.value ?? before?.value;
+  return { enabled: flag.enabled, ...(value !== undefined ? { value } : {}) };
 }

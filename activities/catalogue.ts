@@ -2,7 +2,7 @@
 // PromQL query, an HTTP health check. Each answers the output the document's expectation is
 // compared with; a source that cannot be reached is a finding, not a crash.
 import type { CheckKind } from '../catalogue/document';
-import { fillVars } from './actions';
+import { fillVars } from '../config/action-plan';
 import type { Deps } from './deps';
 import { observe, type Observed } from './http';
 

@@ -1,5 +1,6 @@
 // The incident store as activities: the workflow's timeline, the post-incident report, recent
 // changes, follow-up reminders.
+import { Context } from '@temporalio/activity';
 import type { Deps } from './deps';
 import type { ChangeEvent, IncidentRow, MaintenanceRun, TimelineEvent } from './db/incident-store';
 import type { Scope } from './prometheus';
@@ -31,7 +32,7 @@ export function createStoreActivities({ store, config }: Deps) {
     }): Promise<void> {
       await store.recordPostIncident(input.workflowId, input.runId, input.report);
       await store.addFollowUps(
-        input.workflowId,
+        { workflowId: input.workflowId, runId: input.runId },
         input.runbook,
         input.report.followUps,
         new Date(Date.now() + input.followUpAfterMs),
@@ -80,7 +81,10 @@ export function createFollowUpActivities(deps: Deps) {
       service: string;
       tasks: string[];
     }): Promise<string> {
-      await deps.store.markFollowUpsReminded(input.incidentWorkflowId);
+      // The reminder's own id is `followup/<incident workflow id>/<incident run id>`: it names the run.
+      const reminderId = Context.current().info.workflowExecution?.workflowId ?? '';
+      const runId = reminderId.startsWith('followup/') ? reminderId.slice(reminderId.lastIndexOf('/') + 1) : undefined;
+      await deps.store.markFollowUpsReminded(input.incidentWorkflowId, runId);
       const text = `Follow-up due for ${input.runbook} on ${input.service} (${input.incidentWorkflowId}):\n${input.tasks.map((t) => `• ${t}`).join('\n')}`;
       if (!notify || !deps.slack) return `recorded; no Slack target to remind: ${text}`;
       const channel = deps.config.notifications.oncall.slackChannel;

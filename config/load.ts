@@ -2,6 +2,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { API_ERROR_BUDGET_DEFAULTS } from '../workflows/runbooks/api-error-budget.params';
+import { COST_SPIKE_DEFAULTS } from '../workflows/runbooks/cost-spike.params';
+import { LLM_PROVIDER_DEFAULTS } from '../workflows/runbooks/llm-provider-incident.params';
+import { DIAGNOSIS_VARS, INCIDENT_VARS, placeholders } from './action-plan';
 import { DEFAULT_ACTIONS } from './default-actions';
 import { configSchema, type Config } from './schema';
 
@@ -19,7 +23,34 @@ export function describeIssues(error: z.ZodError): string {
 export function parseConfig(raw: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`${source} is invalid:\n${describeIssues(parsed.error)}`);
-  return withEnvironment({ ...parsed.data, actions: { ...DEFAULT_ACTIONS, ...parsed.data.actions } }, env);
+  const config = { ...parsed.data, actions: { ...DEFAULT_ACTIONS, ...parsed.data.actions } };
+  const unknown = unknownPlaceholders(config);
+  if (unknown.length) throw new ConfigError(`${source} is invalid:\n${unknown.join('\n')}`);
+  return withEnvironment(config, env);
+}
+
+/**
+ * A `{name}` in an action that nothing fills would reach production as literal text: refused when
+ * the config loads. Known: the incident's service and environment, any runbook parameter, what a
+ * diagnosis names, and the catalogue runbooks' `vars` given in routes or runbook params.
+ */
+function unknownPlaceholders(config: Config): string[] {
+  const vars = (params: Record<string, unknown> | undefined) =>
+    params?.vars && typeof params.vars === 'object' ? Object.keys(params.vars) : [];
+  const known = new Set<string>([
+    ...INCIDENT_VARS,
+    ...DIAGNOSIS_VARS,
+    ...Object.keys(API_ERROR_BUDGET_DEFAULTS),
+    ...Object.keys(COST_SPIKE_DEFAULTS),
+    ...Object.keys(LLM_PROVIDER_DEFAULTS),
+    ...config.routes.flatMap((r) => vars(r.params)),
+    ...Object.values(config.runbooks).flatMap((r) => vars(r?.params)),
+  ]);
+  return Object.entries(config.actions).flatMap(([step, action]) =>
+    placeholders({ run: action.run, undo: action.undo, flag: action.flag, providerKey: action.providerKey })
+      .filter((name) => !known.has(name))
+      .map((name) => `actions.${step}: unknown placeholder {${name}} (use {service}, {environment}, a runbook parameter, a diagnosis variable such as {feature}, or a catalogue runbook's vars)`),
+  );
 }
 
 export function loadConfig(file = process.env.RUNBOOKS_CONFIG || DEFAULT_CONFIG_PATH, env = process.env): Config {

@@ -2,6 +2,7 @@
 // policy. Shared by the gateway and CLI (client/incidents.ts) and the synthetic probe (a workflow).
 import { CATALOGUE_RUNBOOKS, type AlertEvent, type RunbookId, type RunbookInput } from '../workflows/definitions';
 import { loadDocument } from '../catalogue/load';
+import { actionSpecs } from './action-plan';
 import { resolveParams } from './params';
 import type { Config } from './schema';
 
@@ -35,6 +36,7 @@ export function runbookInput(
     stepRoles: { default: approvals.defaultRoles, ...approvals.stepRoles },
     responders: Object.fromEntries(responders.map((r) => [r.name, r.roles])),
     preApproved: approvals.preApproved,
+    actions: actionSpecs(config.actions),
     alert: req.alert,
     // A catalogue runbook runs its document, read (and checked) as it starts.
     ...(CATALOGUE_RUNBOOKS.includes(req.runbook) ? { document: loadDocument(req.runbook) } : {}),

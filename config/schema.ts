@@ -11,8 +11,9 @@ const duration = z.union([
 
 const argv = z.array(z.string().min(1)).min(1, 'an argv array: program first, then its arguments');
 
-// `{name}` in a feature, value, threshold or argv element is filled from the runbook's parameters
-// and diagnosis (e.g. `{feature}`, `{autoSaveIntervalMs}`) when the action runs.
+// `{name}` in a feature, value, threshold or argv element is filled from the incident's service and
+// environment, the runbook's parameters and the diagnosis (e.g. `{feature}`, `{autoSaveIntervalMs}`)
+// when the action runs; a name none of them has is refused when the config loads.
 const flagChange = z.object({
   feature: z.string().min(1),
   enabled: z.boolean(),
@@ -29,7 +30,11 @@ export const actionSchema = z
     run: argv.optional(),
     undo: argv.optional(),
     flag: flagChange.optional(),
-    undoFlag: flagChange.optional(),
+    /** Gone: a flag change is undone by putting its row back as it was before the incident. */
+    undoFlag: z
+      .unknown()
+      .optional()
+      .refine((v) => v === undefined, 'undoFlag is no longer used: undo restores the flag row as it was before the incident'),
     providerKey: providerKeyChange.optional(),
     timeout: duration.default('10m'),
     cwd: z.string().optional(),
@@ -103,6 +108,14 @@ export const configSchema = z.object({
       traces: z.object({ url: z.string().url().optional() }).prefault({}),
       statusPages: z.array(z.object({ name: z.string(), url: z.string().url() })).default([]),
       redisUrl: z.string().optional(),
+      /**
+       * The LLM app's flags table, the seed's `feature_flags (feature, enabled)`. A flag change's value
+       * goes to `valueColumn` only when the table has that column; `updated_at`/`updated_by` are
+       * written only where they exist.
+       */
+      featureFlags: z
+        .object({ valueColumn: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a column name').default('value') })
+        .prefault({}),
       /** The app's own view of the LLM provider: PromQL, {service} and {environment} filled in. */
       llmProvider: z
         .object({

@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { RunbookDocument } from '../catalogue/document';
+import type { ActionSpec } from '../config/action-plan';
 
 export const TASK_QUEUE = 'runbooks';
 
@@ -217,6 +218,12 @@ export interface RunbookInput<P = Record<string, unknown>> {
   responders: Record<string, string[]>;
   /** Mitigation steps the approval policy lets run without a human. */
   preApproved: string[];
+  /**
+   * What each step's configured action does (config `actions`), so an approval shows what will run
+   * and a step with nothing configured asks once, to do it by hand. Absent in incidents started
+   * before it was carried: they ask as they did.
+   */
+  actions?: Record<string, ActionSpec>;
   alert?: AlertEvent;
   /** A catalogue runbook's document, parsed. */
   document?: RunbookDocument;

@@ -2,6 +2,7 @@
 // follow-ups. Raw SQL with bound parameters; the workflow is the source of truth for live state.
 import type { Pool } from 'pg';
 import type { StepDecision } from '../../workflows/definitions';
+import type { FlagRow } from '../flags';
 
 export const CHANGE_KINDS = ['deploy', 'config', 'secret', 'migration', 'flag'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -88,9 +89,23 @@ export interface DecisionRecord {
 }
 
 export interface MitigationRun {
-  outcome: 'succeeded' | 'failed' | null;
+  outcome: 'succeeded' | 'failed' | 'conflict' | null;
   exitCode: number | null;
   output: string | null;
+  /** A flag change's row before it (row null: absent) and after it (row null: it changed nothing). */
+  prior?: { row: FlagRow } | null;
+  applied?: { row: FlagRow } | null;
+}
+
+/** One incident run: the workflow id, and the first run id of its chain. */
+export interface RunKey {
+  workflowId: string;
+  runId: string;
+}
+
+export interface MitigationKey extends RunKey {
+  step: string;
+  phase: 'apply' | 'undo';
 }
 
 export class IncidentStore {
@@ -324,56 +339,72 @@ export class IncidentStore {
     }));
   }
 
-  async addFollowUps(workflowId: string, runbook: string, tasks: string[], dueAt: Date): Promise<void> {
+  async addFollowUps(run: RunKey, runbook: string, tasks: string[], dueAt: Date): Promise<void> {
     for (const task of tasks) {
       await this.pool.query(
-        `INSERT INTO follow_ups (workflow_id, runbook, task, due_at)
-         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM follow_ups WHERE workflow_id = $1 AND task = $3)`,
-        [workflowId, runbook, task, dueAt],
+        `INSERT INTO follow_ups (workflow_id, run_id, runbook, task, due_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (workflow_id, run_id, task) DO NOTHING`,
+        [run.workflowId, run.runId, runbook, task, dueAt],
       );
     }
   }
 
-  async markFollowUpsReminded(workflowId: string): Promise<void> {
-    await this.pool.query('UPDATE follow_ups SET reminded_at = now() WHERE workflow_id = $1 AND reminded_at IS NULL', [
-      workflowId,
-    ]);
+  /** Marks the run's follow-ups reminded; without a run (a reminder started before runs were kept), all of the workflow's. */
+  async markFollowUpsReminded(workflowId: string, runId?: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE follow_ups SET reminded_at = now()
+       WHERE workflow_id = $1 AND ($2::text IS NULL OR run_id = $2) AND reminded_at IS NULL`,
+      [workflowId, runId ?? null],
+    );
   }
 
-  /** Records the intent to run an action; false when a run for this workflow + step + phase exists. */
+  /** Records the intent to run an action; false when a run for this incident run + step + phase exists. */
   async claimMitigationRun(
-    workflowId: string,
-    step: string,
-    phase: string,
+    key: MitigationKey,
     by: string,
     action: unknown,
+    prior?: { row: FlagRow },
   ): Promise<boolean> {
     const res = await this.pool.query(
-      `INSERT INTO mitigation_runs (workflow_id, step, phase, approved_by, action) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT DO NOTHING`,
-      [workflowId, step, phase, by, JSON.stringify(action)],
+      `INSERT INTO mitigation_runs (workflow_id, run_id, step, phase, approved_by, action, prior)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [key.workflowId, key.runId, key.step, key.phase, by, JSON.stringify(action), prior === undefined ? null : JSON.stringify(prior)],
     );
     return res.rowCount === 1;
   }
 
-  async mitigationRun(workflowId: string, step: string, phase: string): Promise<MitigationRun | undefined> {
+  async mitigationRun(key: MitigationKey): Promise<MitigationRun | undefined> {
     const { rows } = await this.pool.query<{
       outcome: MitigationRun['outcome'];
       exit_code: number | null;
       output: string | null;
-    }>('SELECT outcome, exit_code, output FROM mitigation_runs WHERE workflow_id = $1 AND step = $2 AND phase = $3', [
-      workflowId,
-      step,
-      phase,
-    ]);
-    return rows[0] && { outcome: rows[0].outcome, exitCode: rows[0].exit_code, output: rows[0].output };
+      prior: { row: FlagRow } | null;
+      applied: { row: FlagRow } | null;
+    }>(
+      `SELECT outcome, exit_code, output, prior, applied FROM mitigation_runs
+       WHERE workflow_id = $1 AND run_id = $2 AND step = $3 AND phase = $4`,
+      [key.workflowId, key.runId, key.step, key.phase],
+    );
+    const r = rows[0];
+    return r && { outcome: r.outcome, exitCode: r.exit_code, output: r.output, prior: r.prior, applied: r.applied };
   }
 
-  async finishMitigationRun(workflowId: string, step: string, phase: string, run: MitigationRun): Promise<void> {
+  async finishMitigationRun(key: MitigationKey, run: MitigationRun): Promise<void> {
     await this.pool.query(
-      `UPDATE mitigation_runs SET outcome = $4, exit_code = $5, output = $6, finished_at = now()
-       WHERE workflow_id = $1 AND step = $2 AND phase = $3`,
-      [workflowId, step, phase, run.outcome, run.exitCode, run.output],
+      `UPDATE mitigation_runs SET outcome = $5, exit_code = $6, output = $7, finished_at = now(),
+         prior = coalesce($8, prior), applied = $9
+       WHERE workflow_id = $1 AND run_id = $2 AND step = $3 AND phase = $4`,
+      [
+        key.workflowId,
+        key.runId,
+        key.step,
+        key.phase,
+        run.outcome,
+        run.exitCode,
+        run.output,
+        run.prior === undefined ? null : JSON.stringify(run.prior),
+        run.applied === undefined ? null : JSON.stringify(run.applied),
+      ],
     );
   }
 

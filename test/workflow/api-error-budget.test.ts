@@ -33,10 +33,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
         approvals: { defaultRoles: ['oncall'], stepRoles: {}, preApproved: [] },
         actions: {
           'rollback-deploy': { run: rollbackMarker.argv },
-          'degraded-mode': {
-            flag: { feature: 'degraded_mode', enabled: true },
-            undoFlag: { feature: 'degraded_mode', enabled: false },
-          },
+          'degraded-mode': { flag: { feature: 'degraded_mode', enabled: true } },
           'raise-concurrency': {
             run: [process.execPath, '-e', 'process.exit(0)'],
             undo: [process.execPath, '-e', 'process.exit(0)'],

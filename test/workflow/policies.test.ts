@@ -27,14 +27,8 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
         approvals: { defaultRoles: ['oncall'], stepRoles: {}, preApproved: ['raise-concurrency'] },
         releaseWindows: [{ ...ALL_DAY, days: [...ALL_DAY.days], utcOffsetMinutes: 0 }],
         actions: {
-          'pause-deploys': {
-            flag: { feature: 'automated_deploys', enabled: false },
-            undoFlag: { feature: 'automated_deploys', enabled: true },
-          },
-          'raise-concurrency': {
-            flag: { feature: 'api_concurrency_limit', enabled: true, value: 'raised' },
-            undoFlag: { feature: 'api_concurrency_limit', enabled: true, value: 'default' },
-          },
+          'pause-deploys': { flag: { feature: 'automated_deploys', enabled: false } },
+          'raise-concurrency': { flag: { feature: 'api_concurrency_limit', enabled: true, value: 'raised' } },
         },
       }),
       world.env(),
@@ -65,6 +59,11 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
 
   test('inside the release window deploys pause; a pre-approved mitigation runs alone; both are undone after validation', async () => {
     const env = `policy-${randomUUID().slice(0, 6)}`;
+    // The app's settings before the incident: what the undo must put back.
+    await h.pool.query(
+      `INSERT INTO feature_flags (feature, enabled, value) VALUES ('automated_deploys', true, null), ('api_concurrency_limit', true, 'default')
+       ON CONFLICT (feature) DO UPDATE SET enabled = excluded.enabled, value = excluded.value`,
+    );
     // Prometheus has scraped traffic: every check of the window has a ratio to read.
     await world.calm();
     world.errorLogs(env, '429 Too Many Requests: concurrency limit reached');

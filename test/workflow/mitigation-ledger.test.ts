@@ -1,0 +1,294 @@
+// Mitigations touch production exactly as approved: once per incident run (the same alert group
+// firing again is a new run whose approved action runs again), with the incident's own service and
+// environment filled in, one question when nothing is configured, and flag changes undone by putting
+// back the row that was there, never over a change someone made meanwhile. On real Postgres, the
+// local Temporal server, and the app's flags table as the seed has it, behind a role without DDL.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Pool } from 'pg';
+import { createActionActivities, type ActionOutcome, type ActionRequest } from '../../activities/actions';
+import { parseDocument } from '../../catalogue/document';
+import { ConfigError, parseConfig } from '../../config/load';
+import {
+  incidentSearchAttributes,
+  incidentWorkflowId,
+  stateQuery,
+  type IncidentState,
+  type RunbookResult,
+} from '../../workflows/definitions';
+import { createHarness, eventually, requireEnv, testDeps, type Harness } from '../support/harness';
+import { createTelemetryDatabase } from '../support/llm-app';
+import { World } from '../support/scenario';
+
+const documentWith = (steps: string) => `# Ledger Test Runbook
+
+## Overview
+
+A document written for this test.
+
+## Symptoms
+
+- Something is wrong
+
+${steps}
+
+## Prevention
+
+## Escalation
+
+- After 15m: oncall
+`;
+
+describe('mitigations through the guided runbook', () => {
+  const world = new World();
+  let h: Harness;
+  // A command that appends its arguments to a file: how often it ran, and with what.
+  const log = `${world.dir}/rollback-${randomUUID().slice(0, 6)}.log`;
+  const runs = () => {
+    try {
+      return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+
+  before(async () => {
+    h = await createHarness('ledger', {
+      actions: {
+        'roll-back': {
+          run: [
+            process.execPath,
+            '-e',
+            "require('fs').appendFileSync(process.argv[1], process.argv.slice(2).join(' ') + '\\n')",
+            log,
+            '{service}',
+            '{environment}',
+          ],
+        },
+      },
+      runbooks: { 'service-down': { params: { stepDeadline: '1h', followUpAfter: '1h' } } },
+    });
+    await h.startWorker();
+  });
+
+  after(async () => {
+    await h?.close();
+    rmSync(world.dir, { recursive: true, force: true });
+  });
+
+  async function startDocument(markdown: string, key: string) {
+    const input = h.incidents.buildInput(
+      { runbook: 'service-down', service: 'checkout', environment: 'staging', source: 'manual', startedBy: 'test' },
+      key,
+    );
+    input.document = parseDocument(markdown, 'test.md');
+    return h.client.workflow.start('guidedRunbook', {
+      taskQueue: h.taskQueue,
+      workflowId: incidentWorkflowId('service-down', key),
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
+    }) as Promise<WorkflowHandle<(i: unknown) => Promise<RunbookResult>>>;
+  }
+
+  const pendingOn = async (handle: WorkflowHandle, step: string) =>
+    eventually(`a question on ${step}`, async () => {
+      const s: IncidentState = await handle.query(stateQuery);
+      return s.pendingApprovals.find((p) => p.step === step);
+    });
+
+  /** Approves (or answers) each question, in order, until the runbook waits at its close; then closes it. */
+  async function walk(handle: WorkflowHandle, answers: Record<string, 'approve' | 'done'>) {
+    for (const [step, decision] of Object.entries(answers)) {
+      await pendingOn(handle, step);
+      await h.incidents.decide(handle.workflowId, { step, decision, by: 'alice' });
+    }
+    await pendingOn(handle, 'close-incident');
+    await h.incidents.decide(handle.workflowId, {
+      step: 'close-incident',
+      decision: 'done',
+      by: 'alice',
+      comment: 'rolled back',
+    });
+    await handle.result();
+  }
+
+  test('the same incident firing again after it closed: its approved rollback runs again, on its own service', async () => {
+    const doc = documentWith('## Immediate Actions\n\n1. Act\n   ```action\n   roll-back\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n');
+    const key = `again-${randomUUID().slice(0, 6)}`;
+    const first = await startDocument(doc, key);
+    const asked = await pendingOn(first, 'roll-back');
+    assert.match(asked.detail ?? '', /Will run: .* checkout staging$/m, 'the prompt shows what will run, filled in');
+    await walk(first, { 'roll-back': 'approve' });
+    assert.deepEqual(runs(), ['checkout staging']);
+
+    const second = await startDocument(doc, key);
+    assert.equal(second.workflowId, first.workflowId, 'the same alert group, the same workflow id');
+    await walk(second, { 'roll-back': 'approve' });
+    assert.deepEqual(runs(), ['checkout staging', 'checkout staging'], 'two approvals, two runs');
+    const { rows } = await h.pool.query(
+      "SELECT run_id, outcome FROM mitigation_runs WHERE workflow_id = $1 AND phase = 'apply' ORDER BY intent_at",
+      [first.workflowId],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.outcome),
+      ['succeeded', 'succeeded'],
+    );
+    assert.notEqual(rows[0].run_id, rows[1].run_id, 'one ledger row per run');
+  });
+
+  test('a step with nothing configured asks once: do it by hand, and records who did', async () => {
+    const doc = documentWith('## Immediate Actions\n\n1. Act\n   ```action\n   fail-over-db\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n');
+    const handle = await startDocument(doc, `hand-${randomUUID().slice(0, 6)}`);
+    const asked = await pendingOn(handle, 'fail-over-db');
+    assert.equal(asked.kind, 'manual', 'no approval first: there is nothing for the tool to run');
+    assert.match(asked.detail ?? '', /Do this by hand \(no action is configured for this step\)/);
+    await h.incidents.decide(handle.workflowId, {
+      step: 'fail-over-db',
+      decision: 'done',
+      by: 'bob',
+      comment: 'promoted the replica',
+    });
+    await pendingOn(handle, 'close-incident');
+    const s = await handle.query(stateQuery);
+    const step = s.steps.find((x) => x.id === 'fail-over-db');
+    assert.equal(step?.status, 'done');
+    assert.equal(step?.note, 'done by hand by bob: promoted the replica');
+    assert.deepEqual(
+      step?.decisions?.map((d) => [d.decision, d.by]),
+      [['done', 'bob']],
+      'one question, one answer',
+    );
+    assert.equal(s.mitigations.find((m) => m.step === 'fail-over-db')?.status, 'applied');
+    const { rowCount } = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
+    assert.equal(rowCount, 0, 'nothing ran');
+    await handle.terminate();
+  });
+
+  test('a placeholder nothing can fill is refused when the config loads, by name', () => {
+    assert.throws(
+      () => parseConfig({ actions: { 'roll-back': { run: ['deploy', 'rollback', '{servce}'] } } }),
+      (err: Error) => err instanceof ConfigError && /actions\.roll-back: unknown placeholder \{servce\}/.test(err.message),
+    );
+    assert.throws(
+      () => parseConfig({ actions: { x: { flag: { feature: 'f', enabled: true }, undoFlag: { feature: 'f', enabled: false } } } }),
+      /undoFlag is no longer used/,
+    );
+  });
+});
+
+describe('flag changes on the app database as the seed has it', () => {
+  let db: Awaited<ReturnType<typeof createTelemetryDatabase>>;
+  let store: Pool;
+  let app: Pool;
+  const role = `flags_${randomUUID().slice(0, 6)}`;
+  const env = new MockActivityEnvironment();
+  const runId = randomUUID();
+  let seq = 0;
+
+  before(async () => {
+    db = await createTelemetryDatabase(false);
+    store = new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 2 });
+    // Only the seed's columns, and a role that may read events and write flags but run no DDL.
+    await db.pool.query(`
+      CREATE TABLE inference_events (created_at timestamptz NOT NULL, user_id text, feature text, trigger_type text,
+        input_tokens integer, output_tokens integer, cost_usd numeric);
+      CREATE TABLE feature_flags (feature text PRIMARY KEY, enabled boolean NOT NULL);
+      CREATE ROLE ${role} LOGIN PASSWORD '${role}';
+      REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+      GRANT SELECT ON inference_events TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON feature_flags TO ${role};
+      INSERT INTO feature_flags VALUES ('chat', true), ('kill_switch', true);`);
+    const url = new URL(db.url);
+    url.username = role;
+    url.password = role;
+    app = new Pool({ connectionString: url.toString(), max: 2 });
+    await assert.rejects(app.query('CREATE TABLE nope (x int)'), /permission denied/, 'the role has no DDL rights');
+  });
+
+  after(async () => {
+    await app?.end();
+    await store?.end();
+    await db?.drop();
+    await new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 1 })
+      .query(`DROP ROLE IF EXISTS ${role}`)
+      .catch(() => undefined);
+  });
+
+  function runAction(actions: Record<string, unknown>, req: Omit<ActionRequest, 'runId' | 'by'> & { runId?: string }) {
+    const config = parseConfig({ actions });
+    const { runAction } = createActionActivities(testDeps(config, store, {}, app));
+    return env.run(runAction, { runId, by: 'alice', ...req }) as Promise<ActionOutcome>;
+  }
+
+  const flag = async (feature: string) =>
+    (await db.pool.query('SELECT enabled FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
+      | { enabled: boolean }
+      | undefined;
+
+  test('a flag set before the incident is put back exactly; one absent before is removed again', async () => {
+    const workflowId = `incident/test/flags-${++seq}`;
+    const actions = {
+      'disable-chat': { flag: { feature: 'chat', enabled: false } },
+      'new-switch': { flag: { feature: 'queue_bulk', enabled: true } },
+    };
+    assert.equal((await runAction(actions, { workflowId, step: 'disable-chat', phase: 'apply' })).status, 'succeeded');
+    assert.equal((await runAction(actions, { workflowId, step: 'new-switch', phase: 'apply' })).status, 'succeeded');
+    assert.deepEqual(await flag('chat'), { enabled: false });
+    assert.deepEqual(await flag('queue_bulk'), { enabled: true });
+    const undo = await runAction(actions, { workflowId, step: 'disable-chat', phase: 'undo' });
+    assert.equal(undo.status, 'succeeded', undo.summary);
+    assert.deepEqual(await flag('chat'), { enabled: true }, 'back to what the operator had');
+    await runAction(actions, { workflowId, step: 'new-switch', phase: 'undo' });
+    assert.equal(await flag('queue_bulk'), undefined, 'absent before, absent after');
+  });
+
+  test('undo refuses to overwrite a flag someone changed meanwhile', async () => {
+    const workflowId = `incident/test/flags-${++seq}`;
+    const actions = { 'disable-kill-switch': { flag: { feature: 'kill_switch', enabled: false } } };
+    await runAction(actions, { workflowId, step: 'disable-kill-switch', phase: 'apply' });
+    assert.deepEqual(await flag('kill_switch'), { enabled: false });
+    // An operator removes the switch meanwhile: theirs to decide, not the runbook's.
+    await db.pool.query("DELETE FROM feature_flags WHERE feature = 'kill_switch'");
+    const undo = await runAction(actions, { workflowId, step: 'disable-kill-switch', phase: 'undo' });
+    assert.equal(undo.status, 'conflict');
+    assert.match(
+      undo.summary,
+      /kill_switch was changed since the mitigation \(now no row; set enabled=false by the mitigation, enabled=true before the incident\): left as it is/,
+    );
+    assert.equal(await flag('kill_switch'), undefined, "the operator's change stays");
+    const { rows } = await store.query(
+      "SELECT outcome FROM mitigation_runs WHERE workflow_id = $1 AND phase = 'undo'",
+      [workflowId],
+    );
+    assert.equal(rows[0].outcome, 'conflict');
+  });
+
+  test('a value with no value column is a change for a human, not a silent half-change', async () => {
+    const workflowId = `incident/test/flags-${++seq}`;
+    const actions = { 'cap-context': { flag: { feature: 'max_context_messages', enabled: true, value: '10' } } };
+    const out = await runAction(actions, { workflowId, step: 'cap-context', phase: 'apply' });
+    assert.equal(out.status, 'not_configured');
+    assert.match(out.summary, /feature_flags has no column "value" for the value 10 of max_context_messages/);
+    assert.equal(await flag('max_context_messages'), undefined);
+  });
+
+  test('the same workflow id in a new run runs again; a retry inside a run does not', async () => {
+    const actions = { 'disable-chat': { flag: { feature: 'chat', enabled: false } } };
+    const workflowId = `incident/test/flags-${++seq}`;
+    await db.pool.query("UPDATE feature_flags SET enabled = true WHERE feature = 'chat'");
+    const first = await runAction(actions, { workflowId, step: 'disable-chat', phase: 'apply' });
+    const retry = await runAction(actions, { workflowId, step: 'disable-chat', phase: 'apply' });
+    assert.equal(first.status, 'succeeded');
+    assert.match(retry.summary, /already ran: succeeded/);
+    await db.pool.query("UPDATE feature_flags SET enabled = true WHERE feature = 'chat'");
+    const next = await runAction(actions, { workflowId, runId: randomUUID(), step: 'disable-chat', phase: 'apply' });
+    assert.equal(next.status, 'succeeded', next.summary);
+    assert.doesNotMatch(next.summary, /already ran/);
+    assert.deepEqual(await flag('chat'), { enabled: false });
+  });
+});
