@@ -165,6 +165,8 @@ export interface Cause {
   score: number;
   evidence: string[];
   mitigation: string;
+  /** What the cause's mitigation acts on (`{feature}`, `{route}`, `{version}`...): filled into its action. */
+  vars?: Record<string, string>;
 }
 
 export interface Diagnosis {

@@ -324,13 +324,12 @@ describe('llm-provider-incident on the local Temporal server', () => {
     assert.equal(s.severity, 'P1');
     assert.equal(anthropic.keyStatus.get('apikey_01'), 'active', 'nothing revoked before approval');
     await decide(handle, 'revoke-key', 'approve');
-    await until(handle, 'the rotation', pending('rotate-key'));
-    assert.equal(anthropic.keyStatus.get('apikey_01'), 'inactive');
-    await decide(handle, 'rotate-key', 'approve');
-    // No rotate command configured: a responder does it and says so.
-    await until(handle, 'the manual rotation', (x) =>
+    // No rotate command configured: one question, for a responder to do it and say so.
+    const rotation = await until(handle, 'the manual rotation', (x) =>
       x.pendingApprovals.some((p) => p.step === 'rotate-key' && p.kind === 'manual'),
     );
+    assert.match(rotation.pendingApprovals.find((p) => p.step === 'rotate-key')?.detail ?? '', /Do this by hand/);
+    assert.equal(anthropic.keyStatus.get('apikey_01'), 'inactive');
     await decide(handle, 'rotate-key', 'done');
     const result = await handle.result();
     assert.equal(result.status, 'resolved');

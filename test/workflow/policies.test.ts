@@ -95,6 +95,41 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     assert.equal(rows.length, 1, 'the timeline says the policy approved it');
   });
 
+  test('a flag changed by someone during the incident is not overwritten by the undo: a responder is asked', async () => {
+    const env = `tuned-${randomUUID().slice(0, 6)}`;
+    await h.pool.query(
+      `INSERT INTO feature_flags (feature, enabled, value) VALUES ('automated_deploys', true, null), ('api_concurrency_limit', true, 'default')
+       ON CONFLICT (feature) DO UPDATE SET enabled = excluded.enabled, value = excluded.value`,
+    );
+    await world.calm();
+    world.errorLogs(env, '429 Too Many Requests: concurrency limit reached');
+    const handle = await open(env);
+    await eventually('concurrency raised', async () =>
+      (await flag('api_concurrency_limit'))?.value === 'raised' ? true : undefined,
+    );
+    // An operator tunes the limit while the incident runs: their value, not the runbook's to undo.
+    await h.pool.query("UPDATE feature_flags SET value = 'tuned-by-ops' WHERE feature = 'api_concurrency_limit'");
+    const asked = await eventually('the question on the changed flag', async () => {
+      const st: IncidentState = await handle.query(stateQuery);
+      return st.pendingApprovals.find((p) => p.step === 'remove-temporary-mitigations');
+    }, 120_000);
+    assert.match(
+      asked.detail ?? '',
+      /Changed since the mitigation, so not put back: raise-concurrency: feature_flags\.api_concurrency_limit was changed since the mitigation \(now enabled=true value=tuned-by-ops; set enabled=true value=raised by the mitigation, enabled=true value=default before the incident\)/,
+    );
+    await h.incidents.decide(handle.workflowId, {
+      step: 'remove-temporary-mitigations',
+      decision: 'skip',
+      by: 'alice',
+    });
+    const result = (await handle.result()) as RunbookResult;
+    assert.equal(result.status, 'resolved');
+    assert.equal((await flag('api_concurrency_limit'))?.value, 'tuned-by-ops', "the operator's value stays");
+    assert.deepEqual(await flag('automated_deploys'), { enabled: true, value: null }, 'the untouched one is put back');
+    const step = (await handle.query(stateQuery)).steps.find((x) => x.id === 'remove-temporary-mitigations');
+    assert.match(step?.note ?? '', /^changed since the mitigation \(alice left it as it is\)/);
+  });
+
   test('decisions by signal are checked by the same rules; a refusal is recorded and changes nothing', async () => {
     const env = `signal-${randomUUID().slice(0, 6)}`;
     const handle = await open(env);

@@ -178,20 +178,26 @@ export function diagnose(evidence: Evidence, o: DiagnoseOptions): Diagnosis {
   if (errorSignal(evidence, o).length === 0) return { primary: 'insufficient_data', causes: [], sources };
   const texts = textsOf(evidence);
   const total = texts.reduce((n, t) => n + t.count, 0);
-  const scores = new Map<(typeof CAUSES)[number], { score: number; evidence: string[] }>();
-  const add = (cause: (typeof CAUSES)[number], score: number, why: string) => {
-    const entry = scores.get(cause) ?? { score: 0, evidence: [] };
+  const scores = new Map<(typeof CAUSES)[number], { score: number; evidence: string[]; vars: Record<string, string> }>();
+  // What a mitigation acts on: the worst route, and the version of the change the errors rose after.
+  const worst = evidence.routes.available
+    ? [...evidence.routes.data].filter((r) => r.ratio > o.alertThreshold).sort((a, b) => b.ratio - a.ratio)[0]
+    : undefined;
+  const add = (cause: (typeof CAUSES)[number], score: number, why: string, vars: Record<string, string> = {}) => {
+    const entry = scores.get(cause) ?? { score: 0, evidence: [], vars: worst ? { route: worst.route } : {} };
     entry.score = Math.min(1, entry.score + score);
     entry.evidence.push(why);
+    entry.vars = { ...vars, ...entry.vars };
     scores.set(cause, entry);
   };
 
   for (const c of evidence.changes.available ? evidence.changes.data : []) {
     if (!c.rose) continue;
-    if (c.kind === 'deploy') add('deployment_regression', 0.6, `deployment before the errors: ${c.why}`);
+    const version = c.version ? { version: c.version } : undefined;
+    if (c.kind === 'deploy') add('deployment_regression', 0.6, `deployment before the errors: ${c.why}`, version);
     if (c.kind === 'config' || c.kind === 'secret' || c.kind === 'flag')
-      add('config_drift', 0.6, `${c.kind} change before the errors: ${c.why}`);
-    if (c.kind === 'migration') add('database_errors', 0.4, `schema migration before the errors: ${c.why}`);
+      add('config_drift', 0.6, `${c.kind} change before the errors: ${c.why}`, version);
+    if (c.kind === 'migration') add('database_errors', 0.4, `schema migration before the errors: ${c.why}`, version);
   }
 
   for (const dep of evidence.dependencies) {
@@ -229,6 +235,7 @@ export function diagnose(evidence: Evidence, o: DiagnoseOptions): Diagnosis {
       score: Math.round(v.score * 100) / 100,
       evidence: v.evidence,
       mitigation: MITIGATIONS[cause][0],
+      ...(Object.keys(v.vars).length ? { vars: v.vars } : {}),
     }))
     .sort((a, b) => b.score - a.score || CAUSES.indexOf(a.cause as never) - CAUSES.indexOf(b.cause as never));
   return { primary: causes[0]?.cause ?? 'unknown', causes, sources };

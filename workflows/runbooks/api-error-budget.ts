@@ -204,10 +204,12 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
     for (;;) {
       const next = plan.shift();
       if (next) {
+        const cause = diagnosis.causes.find((c) => c.cause === causeOf(next));
         const outcome = await mitigations.apply({
           step: next,
           temporary: TEMPORARY.has(next),
-          detail: proposalText(diagnosis.causes.find((c) => c.cause === causeOf(next))?.evidence ?? []),
+          detail: proposalText(cause?.evidence ?? []),
+          vars: cause?.vars,
           deadlineMs,
           withdrawWhen: () => rb.alertResolved,
           after: afterMitigation(next),
