@@ -1,11 +1,16 @@
 // The cost-spike runbook's reads of the LLM app's telemetry database: the seed's six diagnostics
-// (fast, from the rollups), the 7-day hourly baseline, who sent the extra traffic, which model
-// served it, the flags the app reads, and the cost rate since a mitigation. Every read answers
-// Observed: an unreachable database or a missing table is a finding, never a hang or a crash.
+// (from the store's rollups once current, else the seed's SQL), the 7-day hourly baseline, who
+// sent the extra traffic, which model served it, the flags the app reads, and the cost rate since
+// a mitigation. The app's database is only read, and only the seed's columns are assumed: a read
+// that needs another column the app lacks is unavailable, naming it. Every read answers Observed:
+// an unreachable database or a missing table is a finding, never a hang or a crash.
 import type { Pool } from 'pg';
 import type { Deps } from './deps';
 import { observe, type Observed } from './http';
-import { runDiagnostic, type DiagnosticName, type DiagnosticRows } from './telemetry';
+import { appTable, missingColumn, telemetrySource } from './telemetry-app';
+import { readDiagnostic, type DiagnosticName, type DiagnosticRows, type TelemetryTarget } from './telemetry';
+import { HISTORY_LIVE, HISTORY_ROLLUP } from './telemetry-rollup-sql';
+import { floorHour, HOUR_MS, readRollupState, rollupsCannotAnswer } from './telemetry-rollup-state';
 
 export interface HourCost {
   hour: string;
@@ -38,8 +43,9 @@ export interface ModelUsage {
 export interface FlagRow {
   feature: string;
   enabled: boolean;
+  /** null also when the app's feature_flags has no such column (the seed's has feature and enabled). */
   value: string | null;
-  updated_at: string;
+  updated_at: string | null;
   updated_by: string | null;
 }
 
@@ -55,7 +61,14 @@ export interface Span {
   toMs: number;
 }
 
+/** Fails naming the first column the app's inference_events lacks: that evidence is unavailable, not zero. */
+async function requireColumns(pool: Pool, columns: string[]): Promise<void> {
+  const missing = await missingColumn(pool, 'inference_events', columns);
+  if (missing) throw new Error(missing);
+}
+
 async function trafficSources(pool: Pool, span: Span): Promise<TrafficSources> {
+  await requireColumns(pool, ['user_agent']);
   const args = [
     new Date(span.fromMs),
     new Date(span.toMs),
@@ -100,6 +113,7 @@ async function trafficSources(pool: Pool, span: Span): Promise<TrafficSources> {
 }
 
 async function modelUsage(pool: Pool, span: Span): Promise<ModelUsage[]> {
+  await requireColumns(pool, ['model']);
   const { rows } = await pool.query<{
     model: string;
     period: string;
@@ -130,29 +144,69 @@ async function modelUsage(pool: Pool, span: Span): Promise<ModelUsage[]> {
   return [...out.values()].sort((a, b) => b.spike.cost - a.spike.cost);
 }
 
-/** Whole past hours' cost from the rollups (exact: a past hour's rollup holds every event). */
-async function hourlyCostHistory(pool: Pool, now: Date, days: number): Promise<HourCost[]> {
-  const { rows } = await pool.query<{ hour: Date; cost: string; requests: string }>(
-    `SELECT hour, sum(cost_usd) AS cost, sum(requests) AS requests FROM inference_hourly
-     WHERE hour >= date_trunc('hour', $1::timestamptz, 'UTC') - make_interval(days => $2::int)
-       AND hour < date_trunc('hour', $1::timestamptz, 'UTC')
-     GROUP BY hour ORDER BY hour`,
-    [now, days],
+const toHourCost = (r: { hour: Date; cost: string | null; requests: string }): HourCost => ({
+  hour: r.hour.toISOString(),
+  cost: Number(r.cost ?? 0),
+  requests: Number(r.requests),
+});
+
+/**
+ * Whole past UTC hours' cost, `days` back from the hour holding `now`: from the store's rollups for
+ * the settled hours when they are current, the rest (or all, else) from the app's table.
+ */
+async function hourlyCostHistory(target: TelemetryTarget, now: Date, days: number): Promise<Observed<HourCost[]>> {
+  const toMs = floorHour(now.getTime());
+  const fromMs = toMs - days * 24 * HOUR_MS;
+  const live = async (startMs: number) =>
+    startMs >= toMs
+      ? []
+      : (await target.telemetry.query(HISTORY_LIVE, [new Date(startMs), new Date(toMs)])).rows.map(toHourCost);
+  const raw = (why: string) =>
+    observe(() => live(fromMs), `hourly cost, ${days} days: the app's inference_events on ${target.label}${why}`);
+  if (!target.store) return raw('');
+  const store = target.store;
+  let why: string | undefined;
+  let state;
+  try {
+    state = await readRollupState(store, telemetrySource(target.telemetry));
+    why = rollupsCannotAnswer(state, fromMs, now.getTime());
+  } catch (err) {
+    why = `the store's rollups could not be read: ${(err as Error).message}`;
+  }
+  if (why || !state) return raw(` (${why ?? 'no rollups'})`);
+  const settledMs = Math.min(toMs, state.settledUntilMs);
+  const id = state.id;
+  return observe(
+    async () => [
+      ...(await store.query(HISTORY_ROLLUP, [id, new Date(fromMs), new Date(settledMs)])).rows.map(toHourCost),
+      ...(await live(Math.max(fromMs, settledMs))),
+    ],
+    `hourly cost, ${days} days: rollups in the store to ${new Date(settledMs).toISOString()}, ${target.label} after`,
   );
-  return rows.map((r) => ({ hour: r.hour.toISOString(), cost: Number(r.cost), requests: Number(r.requests) }));
 }
 
 /** A drill's scratch telemetry database (drill_*), read instead of the app's. */
-export interface TelemetryTarget {
+export interface DrillTarget {
   database?: string;
 }
 
-export function createCostActivities({ telemetry, drillTelemetry }: Deps) {
-  const db = (input: TelemetryTarget): Pool => (input.database ? drillTelemetry.get(input.database) : telemetry);
+export function createCostActivities({ telemetry, storeDb, drillTelemetry }: Deps) {
+  const db = (input: DrillTarget): Pool => (input.database ? drillTelemetry.get(input.database) : telemetry);
+  // A drill's scratch database is the drill's own and small: the seed's SQL reads it directly.
+  const target = (input: DrillTarget): TelemetryTarget =>
+    input.database
+      ? { telemetry: db(input), label: `drill database ${input.database}` }
+      : { telemetry, store: storeDb, label: 'the app database' };
   const diagnostic =
     <K extends DiagnosticName>(name: K) =>
-    async (input: { nowMs: number } & TelemetryTarget): Promise<Observed<DiagnosticRows[K][]>> =>
-      observe(() => runDiagnostic(db(input), name, new Date(input.nowMs)), `seed 003: ${name}`);
+    async (input: { nowMs: number } & DrillTarget): Promise<Observed<DiagnosticRows[K][]>> => {
+      let query = `seed 003: ${name}`;
+      return observe(async () => {
+        const answer = await readDiagnostic(target(input), name, new Date(input.nowMs));
+        query = answer.query;
+        return answer.rows;
+      }).then((o) => ({ ...o, query }));
+    };
   return {
     costByHour: diagnostic('hourlyCost'),
     costTraffic: diagnostic('traffic'),
@@ -163,32 +217,37 @@ export function createCostActivities({ telemetry, drillTelemetry }: Deps) {
     costToolFailures: diagnostic('toolFailures'),
 
     /** Hourly cost of the whole hours before now, `days` back: the baseline's raw material. */
-    async costHistory(input: { nowMs: number; days: number } & TelemetryTarget): Promise<Observed<HourCost[]>> {
-      return observe(() => hourlyCostHistory(db(input), new Date(input.nowMs), input.days), 'inference_hourly');
+    async costHistory(input: { nowMs: number; days: number } & DrillTarget): Promise<Observed<HourCost[]>> {
+      return hourlyCostHistory(target(input), new Date(input.nowMs), input.days);
     },
 
-    async costTrafficSources(input: Span & TelemetryTarget): Promise<Observed<TrafficSources>> {
+    async costTrafficSources(input: Span & DrillTarget): Promise<Observed<TrafficSources>> {
       return observe(() => trafficSources(db(input), input), 'user agents and top users, spike vs a day earlier');
     },
 
-    async costModelUsage(input: Span & TelemetryTarget): Promise<Observed<ModelUsage[]>> {
+    async costModelUsage(input: Span & DrillTarget): Promise<Observed<ModelUsage[]>> {
       return observe(() => modelUsage(db(input), input), 'tokens and cost per model, spike vs a day earlier');
     },
 
-    async featureFlags(input: { features: string[] } & TelemetryTarget): Promise<Observed<FlagRow[]>> {
+    async featureFlags(input: { features: string[] } & DrillTarget): Promise<Observed<FlagRow[]>> {
       return observe(async () => {
-        const { rows } = await db(input).query<FlagRow & { updated_at: Date }>(
-          `SELECT feature, enabled, value, updated_at, updated_by FROM feature_flags
-           WHERE cardinality($1::text[]) = 0 OR feature = ANY($1) ORDER BY feature`,
+        const pool = db(input);
+        // The seed's feature_flags has feature and enabled; the rest is read where the app has it.
+        const table = await appTable(pool, 'feature_flags');
+        if (!table) throw new Error("table feature_flags not in the app's database");
+        const col = (name: string, type: string) => (table.columns.has(name) ? name : `NULL::${type} AS ${name}`);
+        const { rows } = await pool.query<Omit<FlagRow, 'updated_at'> & { updated_at: Date | null }>(
+          `SELECT feature, enabled, ${col('value', 'text')}, ${col('updated_at', 'timestamptz')}, ${col('updated_by', 'text')}
+           FROM feature_flags WHERE cardinality($1::text[]) = 0 OR feature = ANY($1) ORDER BY feature`,
           [input.features],
         );
-        return rows.map((r) => ({ ...r, updated_at: new Date(r.updated_at).toISOString() }));
+        return rows.map((r) => ({ ...r, updated_at: r.updated_at && new Date(r.updated_at).toISOString() }));
       }, 'feature_flags');
     },
 
     /** Cost since `sinceMs` (at most the last hour), and the hour's worth it comes to. */
     async costRate(
-      input: { sinceMs: number } & TelemetryTarget,
+      input: { sinceMs: number } & DrillTarget,
     ): Promise<Observed<{ cost: number; seconds: number; perHour: number; requests: number }>> {
       return observe(async () => {
         const { rows } = await db(input).query<{ cost: string; seconds: number; requests: string }>(

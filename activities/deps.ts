@@ -10,7 +10,13 @@ export interface Deps {
   store: IncidentStore;
   /** The LLM app's database: its health is a diagnostic, its feature_flags a mitigation lever. */
   telemetry: Pool;
-  /** Drills' scratch telemetry databases (drill_*) on the telemetry server. */
+  /**
+   * This project's own database (DATABASE_URL, the store's): it keeps the cost rollups of the
+   * app's telemetry, so the app's database is only read, and its server holds drills' scratch
+   * telemetry databases.
+   */
+  storeDb: Pool;
+  /** Drills' scratch telemetry databases (drill_*) on the store's server. */
   drillTelemetry: DrillPools;
   /** Only for secrets read by name (PagerDuty routing key, command env); never passed to workflows. */
   env: NodeJS.ProcessEnv;

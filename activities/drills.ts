@@ -1,5 +1,6 @@
 // A drill's synthetic incident, set up before its runbook runs and taken down after: generated
-// telemetry in a scratch database (drill_*) on the telemetry server, a change event for a
+// telemetry in a scratch database (drill_*) on this project's own Postgres server (the store's:
+// the app's database may be one the runbook can only read), a change event for a
 // drill-only service with a local endpoint answering Prometheus' API with the errors that rose
 // after it, or a local endpoint failing the way the provider does.
 import http from 'node:http';
@@ -158,7 +159,7 @@ function drillPrometheus(changeAtMs: number): http.Server {
 
 const databaseFor = (drillId: string) => `drill_${drillId.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
 
-export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps) {
+export function createDrillActivities({ storeDb, drillTelemetry, store }: Deps) {
   return {
     async prepareDrill(input: { drillId: string; setup: DrillSetup }): Promise<PreparedDrill> {
       const service = `drill-${input.drillId}`;
@@ -166,10 +167,10 @@ export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps
       const { setup } = input;
       if (setup.kind === 'telemetry') {
         const database = databaseFor(input.drillId);
-        await telemetry.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-        await telemetry.query(`CREATE DATABASE ${database}`);
+        await storeDb.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await storeDb.query(`CREATE DATABASE ${database}`);
         // Day buckets in UTC whatever the server's TimeZone: the same incident on every server.
-        await telemetry.query(`ALTER DATABASE ${database} SET timezone TO 'UTC'`);
+        await storeDb.query(`ALTER DATABASE ${database} SET timezone TO 'UTC'`);
         const pool = drillTelemetry.get(database);
         await migrate(pool, 'telemetry');
         // The scenario's own moment, not the wall clock: the same incident whenever the drill runs.
@@ -229,7 +230,7 @@ export function createDrillActivities({ telemetry, drillTelemetry, store }: Deps
       if (input.setup.kind === 'telemetry') {
         const database = databaseFor(input.drillId);
         await drillTelemetry.release(database);
-        await telemetry.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await storeDb.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       }
       const endpoint = endpoints.get(input.drillId);
       if (endpoint) {

@@ -13,6 +13,7 @@ import { createLokiActivities } from './loki';
 import { createNotifyActivities } from './notify';
 import { createPrometheusActivities } from './prometheus';
 import { createProviderActivities } from './provider';
+import { createTelemetryRollupActivities } from './telemetry-rollup';
 import { createFollowUpActivities, createStoreActivities } from './store';
 import { createTraceActivities } from './traces';
 
@@ -36,6 +37,7 @@ export function createActivities(deps: Deps) {
     ...createCertificateActivities(deps),
     ...createMaintenanceActivities(deps),
     ...createDrillActivities(deps),
+    ...createTelemetryRollupActivities(deps),
   };
 }
 

@@ -1,26 +1,29 @@
-// `npm run bench:telemetry`: the cost-spike runbook's six diagnostic steps, the project's queries
-// (rollups of migration telemetry/002) against the seed's SQL as written, on the same data in one
-// run, with the results checked equal.
+// `npm run bench:telemetry`: the cost-spike runbook's six diagnostic steps against an app database
+// the runbook may only read, answered from the rollups in the project's store (the telemetry-rollup
+// workflow's passes) and, side by side, by the seed's SQL as written on the app database; the
+// results are checked equal.
 //
-// A fresh embedded Postgres in a temp folder holds two schemas: `plain` with only migration 001
-// (the raw tables and 001's created_at indexes) and `fast` with 001 + 002. The scenario generator
-// writes the rows into `plain`; they are copied into `fast` a day per statement, through the
-// rollup triggers. Both are VACUUM ANALYZEd. Each step then runs --warmup times untimed and
-// --repeat times timed on each side; the table shows the median. Last, the cost of the triggers
-// to writers: single-row INSERTs and one bulk INSERT on each side.
+// A fresh embedded Postgres in a temp folder holds two databases: `app`, with only the app's tables
+// (telemetry migration 001, its created_at indexes and `id` keys), read through a role with SELECT
+// on the events and nothing else of note; and `store`, the project's own (store migrations). The
+// scenario generator writes the rows into `app` as its owner; the rollup passes then backfill the
+// retention into `store` (timed), and one steady pass settles an hour (timed). Each step then runs
+// --warmup times untimed and --repeat times timed on each side; the table shows the median.
 //
 //   npm run bench:telemetry -- [--rows 10000000] [--tool-rows 2000000] [--scenario no_spike]
-//       [--repeat 3] [--warmup 1]
+//       [--repeat 3] [--warmup 1] [--lateness 2h] [--retention 14d]
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
 import { migrate } from '../activities/db/migrate';
-import { DIAGNOSTICS, runDiagnostic, type DiagnosticName } from '../activities/telemetry';
+import { DIAGNOSTICS, readDiagnostic, runSeedDiagnostic, type DiagnosticName } from '../activities/telemetry';
+import { rollupPass } from '../activities/telemetry-rollup';
 import { startEmbeddedPostgres } from '../dev/postgres';
 import { generateTelemetry, SCENARIOS, type Scenario } from '../activities/telemetry-scenarios';
 import { diffDiagnostic } from '../test/support/telemetry-compare';
+import { toMs } from '../workflows/toolkit/duration';
 
 const log = (line: string) => console.error(`[bench] ${line}`);
 
@@ -30,10 +33,20 @@ interface Options {
   scenario: Scenario;
   repeat: number;
   warmup: number;
+  lateness: string;
+  retention: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { rows: 10_000_000, toolRows: 2_000_000, scenario: 'no_spike', repeat: 3, warmup: 1 };
+  const opts: Options = {
+    rows: 10_000_000,
+    toolRows: 2_000_000,
+    scenario: 'no_spike',
+    repeat: 3,
+    warmup: 1,
+    lateness: '2h',
+    retention: '14d',
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const raw = argv[++i];
@@ -43,20 +56,24 @@ function parseArgs(argv: string[]): Options {
       opts.scenario = raw as Scenario;
       continue;
     }
+    if (flag === '--lateness' || flag === '--retention') {
+      if (!/^\d+(ms|s|m|h|d|w)$/.test(raw ?? '')) throw new Error(`${flag} needs a duration like 2h, got ${raw}`);
+      opts[flag === '--lateness' ? 'lateness' : 'retention'] = raw;
+      continue;
+    }
     const name = { '--rows': 'rows', '--tool-rows': 'toolRows', '--repeat': 'repeat', '--warmup': 'warmup' }[flag] as
       'rows' | 'toolRows' | 'repeat' | 'warmup' | undefined;
     const value = Number(raw);
     if (!name)
-      throw new Error(`unknown argument ${flag}: expected --rows, --tool-rows, --scenario, --repeat, --warmup`);
+      throw new Error(
+        `unknown argument ${flag}: expected --rows, --tool-rows, --scenario, --repeat, --warmup, --lateness, --retention`,
+      );
     if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1))
       throw new Error(`${flag} needs a positive integer, got ${raw}`);
     opts[name] = value;
   }
   return opts;
 }
-
-const INGEST_SINGLE = 1000;
-const INGEST_BATCH = 100_000;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -76,27 +93,43 @@ const STEP: Record<DiagnosticName, string> = {
   toolFailures: '6 tool failures (48 h)',
 };
 
+const READER = 'runbook_reader';
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'runbooks-bench-telemetry-'));
   // As root, embedded Postgres runs as its own `postgres` user, which must reach the data folder.
   chmodSync(scratch, 0o755);
-  const db = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'telemetry_bench', 0);
+  const db = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'store', 0);
   const admin = new Pool({ connectionString: db.url, max: 1 });
-  const plain = new Pool({ connectionString: db.url, max: 2, options: '-c search_path=plain' });
-  const fast = new Pool({ connectionString: db.url, max: 2, options: '-c search_path=fast' });
+  await admin.query('CREATE DATABASE app');
+  const appUrl = new URL(db.url);
+  appUrl.pathname = '/app';
+  const owner = new Pool({ connectionString: appUrl.toString(), max: 2 });
+  const readerUrl = new URL(appUrl);
+  readerUrl.username = READER;
+  readerUrl.password = READER;
+  const reader = new Pool({ connectionString: readerUrl.toString(), max: 2 });
+  const store = new Pool({ connectionString: db.url, max: 2 });
+  // Stopping the server at the end ends idle sessions: not an error of the run.
+  for (const pool of [admin, owner, reader, store]) pool.on('error', () => undefined);
   try {
     const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
-    await admin.query('CREATE SCHEMA plain; CREATE SCHEMA fast');
     const migrations = path.join(__dirname, '..', 'activities', 'db', 'migrations', 'telemetry');
-    await plain.query(readFileSync(path.join(migrations, '001_llm_telemetry.sql'), 'utf8'));
-    await migrate(fast, 'telemetry');
+    await owner.query(readFileSync(path.join(migrations, '001_llm_telemetry.sql'), 'utf8'));
+    // The runbook's role: SELECT on the events, the flags it writes, no DDL, no temporary tables.
+    await admin.query(`CREATE ROLE ${READER} LOGIN PASSWORD '${READER}'`);
+    await admin.query(`REVOKE ALL ON DATABASE app FROM PUBLIC; GRANT CONNECT ON DATABASE app TO ${READER}`);
+    await owner.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO ${READER};
+      GRANT SELECT ON inference_events, tool_calls TO ${READER};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON feature_flags TO ${READER}`);
+    await migrate(store, 'store');
 
     const now = new Date();
     now.setUTCMilliseconds(0);
     log(`Postgres ${version}; writing ${opts.rows} events + ${opts.toolRows} tool calls (${opts.scenario}) ...`);
     const [, genMs] = await timed(() =>
-      generateTelemetry(plain, {
+      generateTelemetry(owner, {
         scenario: opts.scenario,
         rows: opts.rows,
         toolRows: opts.toolRows,
@@ -107,46 +140,36 @@ async function main(): Promise<number> {
       }),
     );
     if (process.stderr.isTTY) process.stderr.write('\n');
-    log(
-      `generated into plain (no triggers) in ${(genMs / 1000).toFixed(1)} s; copying into fast through the triggers ...`,
-    );
-    const days = (
-      await plain.query<{ day: Date }>(
-        "SELECT DISTINCT date_trunc('day', created_at, 'UTC') AS day FROM inference_events ORDER BY 1",
-      )
-    ).rows.map((r) => r.day);
-    const [, copyMs] = await timed(async () => {
-      for (const day of days) {
-        await fast.query(
-          "INSERT INTO inference_events SELECT * FROM plain.inference_events WHERE created_at >= $1 AND created_at < $1::timestamptz + interval '1 day'",
-          [day],
+    log(`generated in ${(genMs / 1000).toFixed(1)} s; VACUUM ANALYZE ...`);
+    await owner.query('VACUUM ANALYZE');
+
+    // The workflow's passes, as the schedule runs them: a day per pass until caught up.
+    const passMs: number[] = [];
+    const [, backfillMs] = await timed(async () => {
+      for (;;) {
+        const [pass, ms] = await timed(() =>
+          rollupPass(reader, store, { lateness: opts.lateness, retention: opts.retention }),
         );
-        await fast.query(
-          "INSERT INTO tool_calls SELECT * FROM plain.tool_calls WHERE created_at >= $1 AND created_at < $1::timestamptz + interval '1 day'",
-          [day],
-        );
+        passMs.push(ms);
+        if (pass.caughtUp) break;
       }
     });
-    // The copies kept plain's ids; later inserts into fast need its sequences past them.
-    for (const table of ['inference_events', 'tool_calls'])
-      await fast.query(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), (SELECT max(id) FROM ${table}))`);
-    log(`copied with rollups in ${(copyMs / 1000).toFixed(1)} s; VACUUM ANALYZE ...`);
-    await admin.query('VACUUM ANALYZE');
-    const sizes = (
-      await admin.query<{ schema: string; bytes: string }>(
-        `SELECT n.nspname AS schema, sum(pg_total_relation_size(c.oid))::text AS bytes FROM pg_class c
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('plain', 'fast') AND c.relkind = 'r' GROUP BY 1`,
-      )
-    ).rows;
-    const rollupRows = (
-      await fast.query<{ name: string; n: string }>(
-        `SELECT 'inference_hourly' AS name, count(*)::text AS n FROM inference_hourly
-         UNION ALL SELECT 'inference_hourly_users', count(*)::text FROM inference_hourly_users
-         UNION ALL SELECT 'inference_hourly_tokens', count(*)::text FROM inference_hourly_tokens
-         UNION ALL SELECT 'tool_calls_hourly', count(*)::text FROM tool_calls_hourly`,
-      )
-    ).rows;
+    log(`backfilled ${opts.retention} in ${passMs.length} passes, ${(backfillMs / 1000).toFixed(1)} s`);
+    // A steady pass settles the next hour, as when the clock passes an hour: here, by a lateness
+    // an hour shorter. Then a pass with nothing due, as most of the 5-minute runs are.
+    const steadyLateness = Math.max(0, toMs(opts.lateness) - 3_600_000);
+    const [steady, steadyMs] = await timed(() =>
+      rollupPass(reader, store, { lateness: steadyLateness, retention: opts.retention }),
+    );
+    const [idle, idleMs] = await timed(() =>
+      rollupPass(reader, store, { lateness: steadyLateness, retention: opts.retention }),
+    );
+    await store.query('VACUUM ANALYZE');
+    log(
+      `steady pass (${steady.hours} hour) ${steadyMs.toFixed(0)} ms, nothing due ${idleMs.toFixed(0)} ms (${idle.hours} hours)`,
+    );
 
+    const target = { telemetry: reader, store, label: 'the app database' };
     const results: { step: string; fast: number; seed: number; rows: number; equal: string }[] = [];
     let failures = 0;
     for (const name of DIAGNOSTICS) {
@@ -158,12 +181,16 @@ async function main(): Promise<number> {
         // Alternate which side goes first so neither always runs on a warmer cache.
         const order = i % 2 === 0 ? (['seed', 'fast'] as const) : (['fast', 'seed'] as const);
         for (const how of order) {
-          const [rows, ms] = await timed(() => runDiagnostic(how === 'fast' ? fast : plain, name, now, how));
-          if (i < opts.warmup) continue;
           if (how === 'fast') {
+            const [answer, ms] = await timed(() => readDiagnostic(target, name, now));
+            if (!/rollups in the store/.test(answer.query))
+              throw new Error(`${name} not from the rollups: ${answer.query}`);
+            if (i < opts.warmup) continue;
             fastMs.push(ms);
-            fastRows = rows as unknown as Record<string, unknown>[];
+            fastRows = answer.rows as unknown as Record<string, unknown>[];
           } else {
+            const [rows, ms] = await timed(() => runSeedDiagnostic(reader, name, now));
+            if (i < opts.warmup) continue;
             seedMs.push(ms);
             seedRows = rows as unknown as Record<string, unknown>[];
           }
@@ -181,65 +208,53 @@ async function main(): Promise<number> {
         rows: fastRows.length,
         equal: diff ? 'NO' : 'yes',
       });
-      log(`${STEP[name]}: fast ${median(fastMs).toFixed(1)} ms, seed ${median(seedMs).toFixed(1)} ms`);
+      log(`${STEP[name]}: rollups ${median(fastMs).toFixed(1)} ms, seed ${median(seedMs).toFixed(1)} ms`);
     }
 
-    // What the triggers cost the writer, after the queries so their data is unchanged: an app
-    // writing one event per request (single-row autocommit INSERTs, late ones included), and a
-    // bulk load of past hours in one statement.
-    const ingest: { side: string; single: number; batch: number }[] = [];
-    for (const [side, pool] of [
-      ['plain (001 only)', plain],
-      ['fast (001 + 002)', fast],
-    ] as const) {
-      const singles: number[] = [];
-      for (let i = 0; i < INGEST_SINGLE; i++) {
-        const [, ms] = await timed(() =>
-          pool.query(
-            `INSERT INTO inference_events (created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd)
-             VALUES ($1::timestamptz - random() * interval '2 hours', 'u' || floor(random() * 20000), 'chat', 'user', 1500, 350, 0.00975)`,
-            [now],
-          ),
-        );
-        singles.push(ms);
-      }
-      const [, batch] = await timed(() =>
-        pool.query(
-          `INSERT INTO inference_events (created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd)
-           SELECT $1::timestamptz - random() * interval '48 hours', 'u' || floor(random() * 20000), 'chat', 'user',
-                  500 + floor(random() * 3000)::int, 100 + floor(random() * 600)::int, 0.01
-           FROM generate_series(1, ${INGEST_BATCH})`,
-          [now],
-        ),
-      );
-      ingest.push({ side, single: singles.reduce((a, b) => a + b, 0) / singles.length, batch });
-    }
+    const appBytes = (
+      await owner.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes')
+    ).rows[0].bytes;
+    const rollupSizes = (
+      await store.query<{ name: string; n: string; bytes: string }>(
+        `SELECT c.relname AS name, c.reltuples::bigint::text AS n, pg_total_relation_size(c.oid)::text AS bytes
+         FROM pg_class c WHERE c.relname IN ('cost_rollup_hours', 'cost_rollup_groups', 'cost_rollup_tools') ORDER BY 1`,
+      )
+    ).rows;
+    const settled = (await store.query<{ s: Date }>('SELECT settled_until AS s FROM cost_rollup_sources')).rows[0].s;
+    const tail = (
+      await owner.query<{ n: string }>('SELECT count(*)::text AS n FROM inference_events WHERE created_at >= $1', [
+        settled,
+      ])
+    ).rows[0].n;
 
     const total = (k: 'fast' | 'seed') => results.reduce((a, r) => a + r[k], 0);
-    console.log(`\nCost-spike diagnostics, ${opts.rows} inference_events over 30 days + ${opts.toolRows} tool_calls`);
     console.log(
-      `(scenario ${opts.scenario}, Postgres ${version}, median of ${opts.repeat} after ${opts.warmup} warm-up)\n`,
+      `\nCost-spike diagnostics on a read-only app database, ${opts.rows} inference_events over 30 days + ${opts.toolRows} tool_calls`,
     );
-    console.log('| step | rows | project (ms) | seed SQL as written (ms) | equal |');
+    console.log(
+      `(scenario ${opts.scenario}, Postgres ${version}, lateness ${opts.lateness}, median of ${opts.repeat} after ${opts.warmup} warm-up)\n`,
+    );
+    console.log('| step | rows | rollups in the store + live tail (ms) | seed SQL as written (ms) | equal |');
     console.log('| --- | ---: | ---: | ---: | --- |');
     for (const r of results)
       console.log(`| ${r.step} | ${r.rows} | ${r.fast.toFixed(1)} | ${r.seed.toFixed(1)} | ${r.equal} |`);
     console.log(`| **total** | | **${total('fast').toFixed(1)}** | **${total('seed').toFixed(1)}** | |`);
+    console.log(`\nload: generate into app ${(genMs / 1000).toFixed(1)} s`);
     console.log(
-      `\nload: generate into plain ${(genMs / 1000).toFixed(1)} s; copy into fast through the rollup triggers ${(copyMs / 1000).toFixed(1)} s (${days.length} statements per table)`,
+      `rollup backfill of ${opts.retention}: ${passMs.length} passes, ${(backfillMs / 1000).toFixed(1)} s (median pass ${median(passMs).toFixed(0)} ms, slowest ${Math.max(...passMs).toFixed(0)} ms)`,
     );
     console.log(
-      `table sizes: ${sizes.map((s) => `${s.schema} ${(Number(s.bytes) / 2 ** 20).toFixed(0)} MiB`).join(', ')}`,
+      `steady pass settling one hour: ${steadyMs.toFixed(0)} ms; a pass with nothing due: ${idleMs.toFixed(0)} ms`,
     );
-    console.log(`rollup rows: ${rollupRows.map((r) => `${r.name} ${r.n}`).join(', ')}`);
+    console.log(`live tail read from the app (rows from settled_until ${settled.toISOString()} on): ${tail} events`);
     console.log(
-      `\n| inserts into inference_events | ${INGEST_SINGLE} single-row INSERTs, mean (ms) | one ${INGEST_BATCH}-row INSERT (ms) |`,
+      `sizes: app database ${(Number(appBytes) / 2 ** 20).toFixed(0)} MiB; rollups ${rollupSizes
+        .map((r) => `${r.name} ${r.n} rows ${(Number(r.bytes) / 2 ** 20).toFixed(1)} MiB`)
+        .join(', ')}`,
     );
-    console.log('| --- | ---: | ---: |');
-    for (const r of ingest) console.log(`| ${r.side} | ${r.single.toFixed(2)} | ${r.batch.toFixed(0)} |`);
     return failures === 0 ? 0 : 1;
   } finally {
-    await Promise.all([admin.end(), plain.end(), fast.end()]);
+    await Promise.all([admin.end(), owner.end(), reader.end(), store.end()]);
     await db.stop().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -212,6 +212,19 @@ export const configSchema = z.object({
         .default([]),
     })
     .prefault({}),
+  /**
+   * The cost-spike rollups of the app's telemetry, kept in the store by a Temporal Schedule that
+   * only reads the app's database: every `every`, hours older than `lateness` settle (younger ones
+   * are read live, so rows that late still count), `retention` back.
+   */
+  telemetryRollup: z
+    .object({
+      enabled: z.boolean().default(true),
+      every: duration.default('5m'),
+      lateness: duration.default('2h'),
+      retention: duration.default('14d'),
+    })
+    .prefault({}),
   runbooks: z
     .partialRecord(z.enum(RUNBOOK_IDS), z.object({ params: z.record(z.string(), z.unknown()).default({}) }))
     .default({}),

@@ -16,7 +16,8 @@ export function depsFrom(config: Config, pools: Pools, env: NodeJS.ProcessEnv = 
     config,
     store: IncidentStore.create(pools.store),
     telemetry: pools.telemetry,
-    drillTelemetry: drillPools(pools.telemetry),
+    storeDb: pools.store,
+    drillTelemetry: drillPools(pools.store),
     env,
     slack: slackClient(env),
   };

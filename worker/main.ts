@@ -7,6 +7,7 @@ import { syncDrillSchedules } from '../client/drills';
 import { syncMaintenanceSchedules } from '../client/maintenance-schedules';
 import { ensureProbeSchedule } from '../client/probe-schedule';
 import { ensureSearchAttributes } from '../client/search-attributes';
+import { ensureTelemetryRollupSchedule } from '../client/telemetry-rollup-schedule';
 import { connectClient, temporalTarget } from '../client/temporal';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildWorker } from './build';
@@ -33,6 +34,11 @@ async function main(): Promise<void> {
         if (s.outcome !== 'off') console.log(`maintenance schedule ${s.scheduleId} ${s.outcome}`);
       for (const d of await syncDrillSchedules(client, config, taskQueue))
         console.log(`drill schedule ${d.scheduleId} ${d.outcome}`);
+      const rollup = await ensureTelemetryRollupSchedule(client, config.telemetryRollup, taskQueue);
+      if (rollup !== 'off')
+        console.log(
+          `telemetry rollup schedule ${rollup}: every ${config.telemetryRollup.every}, lateness ${config.telemetryRollup.lateness}`,
+        );
     } finally {
       await client.connection.close();
     }

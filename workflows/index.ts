@@ -7,3 +7,4 @@ export { providerProbe } from './provider-probe';
 export { guidedRunbook } from './runbooks/guided';
 export { maintenanceRun } from './maintenance';
 export { runbookDrill } from './drill';
+export { telemetryRollup } from './telemetry-rollup';

@@ -34,7 +34,7 @@ export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
   };
 }
 
-/** Pools for drills' scratch databases on the telemetry server, opened on first use. */
+/** Pools for drills' scratch databases on `server`'s Postgres (the store's), opened on first use. */
 export interface DrillPools {
   get(database: string): Pool;
   release(database: string): Promise<void>;
@@ -42,7 +42,7 @@ export interface DrillPools {
 
 const DRILL_DATABASE = /^drill_[a-z0-9_]{1,50}$/;
 
-export function drillPools(telemetry: Pool): DrillPools {
+export function drillPools(server: Pool): DrillPools {
   const pools = new Map<string, Pool>();
   return {
     get(database) {
@@ -50,7 +50,7 @@ export function drillPools(telemetry: Pool): DrillPools {
       if (!DRILL_DATABASE.test(database)) throw new Error(`"${database}" is not a drill database (drill_*)`);
       let pool = pools.get(database);
       if (!pool) {
-        const { connectionString, ...rest } = telemetry.options;
+        const { connectionString, ...rest } = server.options;
         const url = connectionString ? new URL(connectionString) : undefined;
         if (url) url.pathname = `/${database}`;
         pool = new Pool({ ...rest, ...(url ? { connectionString: url.toString() } : { database }), max: 2 });

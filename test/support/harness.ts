@@ -29,7 +29,8 @@ export function testDeps(config: Config, pool: Pool, env: NodeJS.ProcessEnv, tel
     config,
     store: IncidentStore.create(pool),
     telemetry,
-    drillTelemetry: drillPools(telemetry),
+    storeDb: pool,
+    drillTelemetry: drillPools(pool),
     env,
     slack: slackClient(env),
   };

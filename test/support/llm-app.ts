@@ -67,8 +67,10 @@ export class LlmApp {
   /** The mean cost of the current hour on the previous `days` days: the runbook's baseline. */
   async baselinePerHour(days = 7): Promise<number> {
     const { rows } = await this.pool.query<{ c: string }>(
-      `SELECT sum(cost_usd) / $1::int AS c FROM inference_hourly
-       WHERE hour IN (SELECT date_trunc('hour', now(), 'UTC') - make_interval(days => d) FROM generate_series(1, $1::int) d)`,
+      `SELECT sum(e.cost_usd) / $1::int AS c
+       FROM generate_series(1, $1::int) d
+       CROSS JOIN LATERAL (SELECT date_trunc('hour', now(), 'UTC') - make_interval(days => d) AS hour) h
+       JOIN inference_events e ON e.created_at >= h.hour AND e.created_at < h.hour + interval '1 hour'`,
       [days],
     );
     return Number(rows[0].c);

@@ -1,33 +1,27 @@
-// The cost-spike diagnostics from the rollups (activities/telemetry.ts, migration telemetry/002)
-// give exactly the seed's SQL results on generated telemetry, and stay exact after late events:
-// into a past hour, into the partial hours at the windows' starts, into the current hour and the
-// future, with NULL user / feature / trigger_type, one row per statement and many at once.
+// The cost-spike diagnostics from the store's rollups (activities/telemetry-rollup*.ts, migration
+// store/005) give exactly the seed's SQL results on generated telemetry, and stay exact after late
+// events: into a past hour, into the partial hours at the windows' starts, into the current hour
+// and the future, with NULL user / feature / trigger_type, one row per statement and many at once.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Pool } from 'pg';
-import { DIAGNOSTICS, SEED_SQL, createTelemetryQueries, runDiagnostic } from '../../activities/telemetry';
+import {
+  DIAGNOSTICS,
+  SEED_SQL,
+  createTelemetryQueries,
+  readDiagnostic,
+  runSeedDiagnostic,
+} from '../../activities/telemetry';
+import { telemetrySource } from '../../activities/telemetry-app';
+import { rollupPass } from '../../activities/telemetry-rollup';
+import { resetRollups } from '../../activities/telemetry-rollup-state';
 import { generateTelemetry, SCENARIOS, type Scenario } from '../../activities/telemetry-scenarios';
 import { diffDiagnostic } from '../support/telemetry-compare';
 
 const NOW = new Date('2026-03-10T15:27:41.123Z');
-const at = (msBefore: number) => new Date(NOW.getTime() - msBefore);
 const HOUR = 3_600_000;
-
-async function assertAllEqual(pool: Pool, now = NOW): Promise<void> {
-  for (const name of DIAGNOSTICS) {
-    const fast = await runDiagnostic(pool, name, now, 'fast');
-    const seed = await runDiagnostic(pool, name, now, 'seed');
-    assert.ok(seed.length > 0, `${name}: the seed's SQL returned no rows`);
-    const diff = diffDiagnostic(
-      name,
-      fast as unknown as Record<string, unknown>[],
-      seed as unknown as Record<string, unknown>[],
-    );
-    assert.equal(diff, null, diff ?? '');
-  }
-}
 
 async function insertEvent(
   pool: Pool,
@@ -63,28 +57,65 @@ test(
   },
 );
 
-describe('cost-spike diagnostics over the rollups', () => {
+describe('cost-spike diagnostics over the store rollups', () => {
+  // The embedded default: the app's tables in the store's database, rolled up into the same one.
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+  const source = telemetrySource(pool);
+  // The rollup passes read the database's clock: the data ends at the wall clock's now.
+  const LIVE = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const ago = (msBefore: number) => new Date(LIVE.getTime() - msBefore);
+  const pass = (lateness = '2h', maxHours = 1000) => rollupPass(pool, pool, { lateness, retention: '9d', maxHours });
+
+  async function assertAllEqual(db: Pool = pool, now = LIVE, path = /rollups in the store/): Promise<void> {
+    for (const name of DIAGNOSTICS) {
+      const answer = await readDiagnostic({ telemetry: db, store: pool, label: 'the app database' }, name, now);
+      assert.match(answer.query, path, `${name}: ${answer.query}`);
+      const seed = await runSeedDiagnostic(db, name, now);
+      assert.ok(seed.length > 0, `${name}: the seed's SQL returned no rows`);
+      const diff = diffDiagnostic(
+        name,
+        answer.rows as unknown as Record<string, unknown>[],
+        seed as unknown as Record<string, unknown>[],
+      );
+      assert.equal(diff, null, diff ?? '');
+    }
+  }
 
   before(async () => {
     await pool.query('TRUNCATE inference_events, tool_calls');
-    await generateTelemetry(pool, { scenario: 'hidden_recompute', rows: 50_000, toolRows: 10_000, now: NOW });
+    await resetRollups(pool, source);
+    await generateTelemetry(pool, { scenario: 'hidden_recompute', rows: 50_000, toolRows: 10_000, now: LIVE });
   });
-  after(() => pool.end());
+  after(async () => {
+    await resetRollups(pool, source);
+    await pool.end();
+  });
+
+  test('while the rollups catch up the seed SQL answers, with the same numbers', async () => {
+    await assertAllEqual(pool, LIVE, /the seed's SQL on the app database \(no rollup pass has run/);
+    const first = await pass('2h', 24);
+    assert.equal(first.caughtUp, false);
+    assert.equal(first.idWatermark, true);
+    await assertAllEqual(
+      pool,
+      LIVE,
+      /the seed's SQL on the app database \(the rollups are settled until .* catching up\)/,
+    );
+  });
 
   test('each diagnostic equals the seed SQL on generated data', async () => {
-    await assertAllEqual(pool);
-    const rows = await createTelemetryQueries(pool).traffic(NOW);
-    assert.equal(rows.length, 49, 'the partial hour at the start plus 48 whole hours');
+    assert.equal((await pass()).caughtUp, true);
+    await assertAllEqual();
+    const rows = await createTelemetryQueries(pool, pool).traffic(LIVE);
+    assert.equal(rows.length, 49, 'the partial hour at the start, 47 whole hours and the hour in progress');
     assert.ok(Number(rows[10].unique_users) > 0);
   });
 
   test('late events into a past hour, the partial edge hours, now and the future', async () => {
     // A past hour well inside both windows: new and known users, NULL keys, extreme token counts.
-    const past = at(30 * HOUR + 17 * 60_000);
+    const past = ago(30 * HOUR + 17 * 60_000);
     await insertEvent(pool, past, { user: 'late-1', input: 250_000, output: 90_000 });
     await insertEvent(pool, past, { user: null, feature: null, trigger: null });
-    // A second statement onto the same NULL-keyed rollup row (NULLS NOT DISTINCT must merge them).
     await insertEvent(pool, past, { user: null, feature: null, trigger: null, input: 7, output: 1 });
     await insertEvent(pool, past, { user: 'u1', trigger: 'undo' });
     // Many rows in one statement, duplicates of one user in one hour included.
@@ -92,46 +123,30 @@ describe('cost-spike diagnostics over the rollups', () => {
       `INSERT INTO inference_events (created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd)
        SELECT $1::timestamptz + g * interval '1 second', 'batch-' || (g % 7), 'summarize', 'auto_save', 100 + g, 50 + g % 3, 0.0042
        FROM generate_series(1, 500) g`,
-      [at(20 * HOUR)],
+      [ago(20 * HOUR)],
     );
     // The partial hours at the start of the 48-hour and 7-day windows, on both sides of the edge.
     for (const edge of [48 * HOUR, 7 * 24 * HOUR]) {
-      await insertEvent(pool, at(edge - 60_000), { user: 'edge-in' });
-      await insertEvent(pool, at(edge), { user: 'edge-exact' });
-      await insertEvent(pool, at(edge + 60_000), { user: 'edge-out' });
+      await insertEvent(pool, ago(edge - 60_000), { user: 'edge-in' });
+      await insertEvent(pool, ago(edge), { user: 'edge-exact' });
+      await insertEvent(pool, ago(edge + 60_000), { user: 'edge-out' });
     }
-    // The hour in progress and an event stamped in the future (the seed's windows are open-ended).
-    await insertEvent(pool, at(60_000), { user: 'now-1', trigger: 'retry' });
-    await insertEvent(pool, new Date(NOW.getTime() + 2 * HOUR), { user: 'future-1', feature: 'agent' });
     await pool.query(
       `INSERT INTO tool_calls (created_at, tool_name, success, retries)
        VALUES ($1, 'web_search', false, 5), ($2, 'new_tool', true, 0), ($3, 'web_search', false, 2), ($4, 'code_exec', false, 1)`,
-      [at(30 * HOUR), at(48 * HOUR - 1000), at(48 * HOUR), at(60_000)],
+      [ago(30 * HOUR), ago(48 * HOUR - 1000), ago(48 * HOUR), ago(60_000)],
     );
-    await assertAllEqual(pool);
-  });
-
-  test('inside a transaction the rollups already include its own inserts', async () => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(
-        `INSERT INTO inference_events (created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd)
-         VALUES ($1, 'tx-user', 'doc_qa', 'user', 9000, 900, 0.0405)`,
-        [at(5 * HOUR)],
-      );
-      const mine = await runDiagnostic(pool, 'traffic', NOW);
-      const seen = await client.query<{ unique_users: string }>(
-        `SELECT users AS unique_users FROM inference_hourly_user_counts WHERE hour = date_trunc('hour', $1::timestamptz, 'UTC')`,
-        [at(5 * HOUR)],
-      );
-      const outside = mine.find((r) => r.hour.getTime() === Math.floor(at(5 * HOUR).getTime() / HOUR) * HOUR);
-      assert.equal(Number(seen.rows[0].unique_users), Number(outside?.unique_users) + 1, 'not visible outside yet');
-      await client.query('ROLLBACK');
-    } finally {
-      client.release();
-    }
-    await assertAllEqual(pool);
+    // Later than the lateness: counted once a pass has found them by their ids.
+    const found = await pass();
+    assert.ok(found.lateHours.length >= 4, JSON.stringify(found.lateHours));
+    await assertAllEqual();
+    // Within the lateness, the hour in progress and the future: read live, counted at once.
+    await insertEvent(pool, ago(90 * 60_000), { user: 'late-2', trigger: 'retry' });
+    await insertEvent(pool, ago(60_000), { user: 'now-1', trigger: 'retry' });
+    await insertEvent(pool, new Date(LIVE.getTime() + 2 * HOUR), { user: 'future-1', feature: 'agent' });
+    await assertAllEqual();
+    await pass();
+    await assertAllEqual();
   });
 
   test('day buckets follow the session time zone like the seed SQL', async () => {
@@ -143,17 +158,29 @@ describe('cost-spike diagnostics over the rollups', () => {
     try {
       await assertAllEqual(ny);
       // A later `now` moves both windows' partial hours onto other rows.
-      await assertAllEqual(ny, new Date(NOW.getTime() + 7 * 60_000));
+      await assertAllEqual(ny, new Date(LIVE.getTime() + 7 * 60_000));
     } finally {
       await ny.end();
     }
   });
 
-  test('rebuilding the rollups from the raw tables changes no result', async () => {
-    const expected = await runDiagnostic(pool, 'tokens', NOW);
-    await pool.query('SELECT telemetry_rebuild_rollups()');
-    assert.deepEqual(await runDiagnostic(pool, 'tokens', NOW), expected);
-    await assertAllEqual(pool);
+  test('a session time zone off the whole hour is answered by the seed SQL', async () => {
+    const india = new Pool({ connectionString: process.env.DATABASE_URL, max: 1, options: '-c TimeZone=Asia/Kolkata' });
+    try {
+      await assertAllEqual(india, LIVE, /the seed's SQL on the app database \(the app session's time zone/);
+    } finally {
+      await india.end();
+    }
+  });
+
+  test('a reloaded table (its ids went back) starts the rollups over', async () => {
+    await pool.query('TRUNCATE inference_events, tool_calls RESTART IDENTITY');
+    await generateTelemetry(pool, { scenario: 'context_bloat', rows: 20_000, now: LIVE });
+    const again = await pass();
+    assert.equal(again.caughtUp, true);
+    assert.equal(again.hours, 9 * 24 - 2, 'every settled hour of the retention aggregated again');
+    assert.equal(new Date(again.coverageFrom).getTime(), Math.floor((LIVE.getTime() - 9 * 24 * HOUR) / HOUR) * HOUR);
+    await assertAllEqual();
   });
 });
 
