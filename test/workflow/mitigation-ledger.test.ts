@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -14,6 +15,7 @@ import { Pool } from 'pg';
 import { createActionActivities, type ActionOutcome, type ActionRequest } from '../../activities/actions';
 import { parseDocument } from '../../catalogue/document';
 import { ConfigError, parseConfig } from '../../config/load';
+import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import {
   incidentSearchAttributes,
   incidentWorkflowId,
@@ -290,5 +292,40 @@ describe('flag changes on the app database as the seed has it', () => {
     assert.equal(next.status, 'succeeded', next.summary);
     assert.doesNotMatch(next.summary, /already ran/);
     assert.deepEqual(await flag('chat'), { enabled: false });
+  });
+});
+
+describe('store migration 004 on a store with rows', () => {
+  test('existing ledger rows and follow-ups move to the run that was open when they were written', async () => {
+    const db = await createTelemetryDatabase(false);
+    try {
+      const dir = path.join(PROJECT_ROOT, 'activities/db/migrations/store');
+      const file = (name: string) => readFileSync(path.join(dir, name), 'utf8');
+      for (const name of ['001_incident_store.sql', '002_steps_and_maintenance.sql', '003_step_decisions.sql'])
+        await db.pool.query(file(name));
+      await db.pool.query(`
+        INSERT INTO incidents (workflow_id, run_id, runbook, status, severity, service, environment, started_at)
+        VALUES ('incident/x/k', 'run-1', 'api-error-budget', 'resolved', 'P2', 'api', 'prod', now() - interval '2 days'),
+               ('incident/x/k', 'run-2', 'api-error-budget', 'resolved', 'P2', 'api', 'prod', now() - interval '1 day');
+        INSERT INTO mitigation_runs (workflow_id, step, phase, approved_by, action, intent_at, outcome)
+        VALUES ('incident/x/k', 'rollback-deploy', 'apply', 'alice', '{}', now() - interval '36 hours', 'succeeded'),
+               ('incident/y/k', 'rollback-deploy', 'apply', 'bob', '{}', now(), 'failed');
+        INSERT INTO follow_ups (workflow_id, runbook, task, due_at)
+        VALUES ('incident/x/k', 'api-error-budget', 'add a test', now() + interval '5 days');`);
+      await db.pool.query(file('004_run_keyed_mitigations.sql'));
+      const ledger = await db.pool.query('SELECT workflow_id, run_id FROM mitigation_runs ORDER BY workflow_id');
+      assert.deepEqual(ledger.rows, [
+        { workflow_id: 'incident/x/k', run_id: 'run-1' },
+        { workflow_id: 'incident/y/k', run_id: '' },
+      ]);
+      const followUps = await db.pool.query('SELECT run_id FROM follow_ups');
+      assert.deepEqual(followUps.rows, [{ run_id: 'run-2' }]);
+      // The run is part of the key now: the same step in the next run is a row of its own.
+      await db.pool.query(
+        "INSERT INTO mitigation_runs (workflow_id, run_id, step, phase, approved_by, action) VALUES ('incident/x/k', 'run-2', 'rollback-deploy', 'apply', 'alice', '{}')",
+      );
+    } finally {
+      await db.drop();
+    }
   });
 });

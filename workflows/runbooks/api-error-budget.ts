@@ -20,6 +20,12 @@ import { API_ERROR_BUDGET_STEPS, MITIGATION } from './api-error-budget.steps';
 
 /** Mitigations that change something only for the incident's duration, and so are undone. */
 const TEMPORARY = new Set(['degraded-mode', 'replica-failover', 'raise-concurrency', 'circuit-breaker-queue']);
+/** Why the others stay once the incident ends: named in the removal step. */
+const KEPT_BECAUSE: Record<string, string> = {
+  'rollback-deploy': 'the previous version stays until a fixed one ships',
+  'restore-secret': 'the restored secret is the one that works',
+  'migration-rollback': 'the schema stays rolled back until the migration is fixed',
+};
 /** Causes that expose a systemic issue (missing retries, poor backoff) and so get a design review. */
 const SYSTEMIC = new Set(['third_party_outage', 'rate_limiting', 'database_errors']);
 
@@ -210,6 +216,7 @@ export async function apiErrorBudget(input: RunbookInput<Partial<ApiErrorBudgetP
           temporary: TEMPORARY.has(next),
           detail: proposalText(cause?.evidence ?? []),
           vars: cause?.vars,
+          keepReason: KEPT_BECAUSE[next],
           deadlineMs,
           withdrawWhen: () => rb.alertResolved,
           after: afterMitigation(next),

@@ -454,6 +454,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         : 'Revoke the key at console.anthropic.com (no apiKeyId given for the Admin API), then confirm.',
       deadlineMs,
       vars,
+      keepReason: 'a compromised key stays revoked',
     });
     await mitigations.apply({
       step: 'rotate-key',
@@ -461,6 +462,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       detail: 'Generate a new key and deploy it to all environments (the configured rotate-key command, else by hand).',
       deadlineMs,
       vars,
+      keepReason: 'the new key replaces the compromised one',
     });
     await rb.step('audit-usage', async () => {
       const audit = await act.auditKeyUsage.executeWithOptions({ summary: 'usage by key, user and tenant' }, [
