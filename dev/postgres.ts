@@ -8,7 +8,6 @@ interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
-  createDatabase(name: string): Promise<void>;
 }
 type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
 
@@ -53,10 +52,16 @@ export async function startEmbeddedPostgres(
   });
   if (!existsSync(`${dataDir}/PG_VERSION`)) await pg.initialise();
   await pg.start();
+  // Not the package's createDatabase: on "already exists" it leaves its client connected, and
+  // stopping the server then fails that client with an unhandled error.
+  const { Client } = await import('pg');
+  const admin = new Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` });
+  await admin.connect();
   try {
-    await pg.createDatabase(database);
-  } catch (err) {
-    if (!/already exists/.test((err as Error).message)) throw err;
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
+  } finally {
+    await admin.end();
   }
   return { url: `postgres://postgres:postgres@127.0.0.1:${port}/${database}`, stop: () => pg.stop() };
 }

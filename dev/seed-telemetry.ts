@@ -1,9 +1,16 @@
 // `npm run seed:telemetry -- --scenario <name> --rows N [--tool-rows M] [--now ISO]
 //     [--spike-hours 8] [--seed 0.42] [--replace | --append]`: one scenario's 30 days of telemetry
-// (activities/telemetry-scenarios.ts). Writes to TELEMETRY_DATABASE_URL, else DATABASE_URL, after
-// applying the telemetry migrations. Refuses to add to non-empty tables unless told --replace
-// (truncate first) or --append.
+// (activities/telemetry-scenarios.ts). Writes to TELEMETRY_DATABASE_URL, else DATABASE_URL, else
+// the embedded Postgres of the running `npm start` (the URL it wrote in .data), else that embedded
+// Postgres started for the seed and stopped after; the telemetry migrations are applied first.
+// Refuses to add to non-empty tables unless told --replace (truncate first) or --append. The
+// store's rollups of that database are then reset, so no diagnostic reads the rows it replaced:
+// the telemetry-rollup schedule rebuilds them, and the seed's SQL answers meanwhile.
+import type { Pool } from 'pg';
+import { telemetrySource } from '../activities/telemetry-app';
+import { resetRollups } from '../activities/telemetry-rollup-state';
 import { generateTelemetry, SCENARIOS, type GenerateOptions, type Scenario } from '../activities/telemetry-scenarios';
+import { EMBEDDED_DATABASE, EMBEDDED_POSTGRES_DIR, writtenDatabaseUrl } from './database-url';
 
 interface CliOptions extends GenerateOptions {
   mode: 'new' | 'replace' | 'append';
@@ -42,14 +49,70 @@ function parseArgs(argv: string[]): CliOptions {
   return opts;
 }
 
+interface Target {
+  url: string;
+  /** The project's own database (its store), where the rollups of the seeded one are kept. */
+  storeUrl?: string;
+  how: string;
+  stop?: () => Promise<void>;
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const { Client } = await import('pg');
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The database to seed: the one named, the running `npm start`'s, or its embedded one started now. */
+async function findTarget(env: NodeJS.ProcessEnv): Promise<Target> {
+  const named = env.TELEMETRY_DATABASE_URL ?? env.DATABASE_URL;
+  if (named)
+    return {
+      url: named,
+      storeUrl: env.DATABASE_URL ?? writtenDatabaseUrl(),
+      how: env.TELEMETRY_DATABASE_URL ? 'TELEMETRY_DATABASE_URL' : 'DATABASE_URL',
+    };
+  const written = writtenDatabaseUrl();
+  if (written && (await reachable(written)))
+    return { url: written, storeUrl: written, how: 'the embedded Postgres of the running npm start' };
+  // Nothing running: the embedded Postgres `npm start` uses, in the same folder, for the seed only.
+  const { startEmbeddedPostgres } = await import('./postgres');
+  const db = await startEmbeddedPostgres(EMBEDDED_POSTGRES_DIR, EMBEDDED_DATABASE);
+  return { url: db.url, storeUrl: db.url, how: `the embedded Postgres in ${EMBEDDED_POSTGRES_DIR}`, stop: db.stop };
+}
+
+/** Resets the store's rollups of `telemetry`, when the store has any; says what it did. */
+async function resetStoreRollups(telemetry: Pool, storeUrl: string | undefined): Promise<string> {
+  if (!storeUrl) return 'no store database known (DATABASE_URL): its rollups, if any, are not reset';
+  const { Pool: PgPool } = await import('pg');
+  const store = new PgPool({ connectionString: storeUrl, max: 1 });
+  try {
+    const has = await store.query<{ t: string | null }>("SELECT to_regclass('cost_rollup_sources')::text AS t");
+    if (!has.rows[0].t) return 'the store has no rollups yet';
+    const source = telemetrySource(telemetry);
+    return (await resetRollups(store, source))
+      ? `rollups of ${source} reset in the store: the telemetry-rollup schedule rebuilds them`
+      : `no rollups of ${source} in the store yet`;
+  } finally {
+    await store.end();
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const url = process.env.TELEMETRY_DATABASE_URL ?? process.env.DATABASE_URL;
-  if (!url) throw new Error('set TELEMETRY_DATABASE_URL or DATABASE_URL to the telemetry database');
+  const target = await findTarget(process.env);
   const { Pool: PgPool } = await import('pg');
   const { migrate } = await import('../activities/db/migrate');
-  const pool = new PgPool({ connectionString: url });
+  const pool = new PgPool({ connectionString: target.url });
   try {
+    console.log(`[seed] into ${target.how}`);
     await migrate(pool, 'telemetry');
     const existing = await pool.query<{ n: string }>(
       'SELECT (SELECT count(*) FROM (SELECT 1 FROM inference_events LIMIT 1) a) + (SELECT count(*) FROM (SELECT 1 FROM tool_calls LIMIT 1) b) AS n',
@@ -70,8 +133,10 @@ async function main(): Promise<void> {
     console.log(
       `[seed] ${opts.scenario}: ${written.events} inference_events, ${written.tools} tool_calls in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
+    console.log(`[seed] ${await resetStoreRollups(pool, target.storeUrl)}`);
   } finally {
     await pool.end();
+    await target.stop?.();
   }
 }
 

@@ -9,10 +9,16 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../config/load';
 import { migrateAll } from '../activities/db/migrate';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+import {
+  DATA_DIR,
+  EMBEDDED_DATABASE,
+  EMBEDDED_POSTGRES_DIR,
+  forgetDatabaseUrl,
+  writeDatabaseUrl,
+} from './database-url';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres';
 import { PROJECT_ROOT, startDevServer } from './temporal-binaries';
 
-const DATA_DIR = process.env.RUNBOOKS_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 const log = (line: string) => console.log(`[start] ${line}`);
 
 async function main(): Promise<void> {
@@ -31,6 +37,7 @@ async function main(): Promise<void> {
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
     await temporal?.teardown().catch(() => undefined);
+    if (db) forgetDatabaseUrl();
     await db?.stop().catch(() => undefined);
     process.exit(code);
   };
@@ -57,9 +64,11 @@ async function main(): Promise<void> {
     }
 
     if (!env.DATABASE_URL) {
-      db = await startEmbeddedPostgres(path.join(DATA_DIR, 'postgres'), 'runbooks');
+      db = await startEmbeddedPostgres(EMBEDDED_POSTGRES_DIR, EMBEDDED_DATABASE);
       env.DATABASE_URL = db.url;
-      log(`embedded Postgres: ${db.url}`);
+      // For `npm run seed:telemetry` and other tools run beside this one.
+      writeDatabaseUrl(db.url);
+      log(`embedded Postgres: ${db.url} (also in ${path.relative(PROJECT_ROOT, DATA_DIR)}/database-url)`);
     } else {
       log('using Postgres at DATABASE_URL');
     }
