@@ -22,29 +22,10 @@ import {
 } from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { SlackStandIn } from '../support/standins';
+import { documentWith } from '../support/documents';
 import { World } from '../support/scenario';
 
 const CLOSE = 'close-incident';
-
-/** A document in the catalogue's template around the given step sections. */
-const documentWith = (steps: string) => `# Test Runbook
-
-## Overview
-
-A document written for this test.
-
-## Symptoms
-
-- Something is wrong
-
-${steps}
-
-## Prevention
-
-## Escalation
-
-- After 15m: oncall
-`;
 
 describe('service-down, run from catalogue/runbooks/service-down.md', () => {
   const slack = new SlackStandIn();

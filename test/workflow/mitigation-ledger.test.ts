@@ -23,28 +23,10 @@ import {
   type IncidentState,
   type RunbookResult,
 } from '../../workflows/definitions';
-import { createHarness, eventually, requireEnv, testDeps, type Harness } from '../support/harness';
+import { createHarness, eventually, recordHistory, requireEnv, testDeps, type Harness } from '../support/harness';
 import { createTelemetryDatabase } from '../support/llm-app';
+import { documentWith } from '../support/documents';
 import { World } from '../support/scenario';
-
-const documentWith = (steps: string) => `# Ledger Test Runbook
-
-## Overview
-
-A document written for this test.
-
-## Symptoms
-
-- Something is wrong
-
-${steps}
-
-## Prevention
-
-## Escalation
-
-- After 15m: oncall
-`;
 
 describe('mitigations through the guided runbook', () => {
   const world = new World();
@@ -141,6 +123,7 @@ describe('mitigations through the guided runbook', () => {
       ['succeeded', 'succeeded'],
     );
     assert.notEqual(rows[0].run_id, rows[1].run_id, 'one ledger row per run');
+    await recordHistory(h.client, second.workflowId, 'guided-v2-recurring-rollback');
   });
 
   test('a step with nothing configured asks once: do it by hand, and records who did', async () => {
@@ -168,6 +151,7 @@ describe('mitigations through the guided runbook', () => {
     assert.equal(s.mitigations.find((m) => m.step === 'fail-over-db')?.status, 'applied');
     const { rowCount } = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
     assert.equal(rowCount, 0, 'nothing ran');
+    await recordHistory(h.client, handle.workflowId, 'guided-v2-done-by-hand');
     await handle.terminate();
   });
 
@@ -209,6 +193,8 @@ describe('flag changes on the app database as the seed has it', () => {
     url.username = role;
     url.password = role;
     app = new Pool({ connectionString: url.toString(), max: 2 });
+    // Dropping the database at the end ends its sessions: an idle client's notice is not a failure.
+    app.on('error', () => undefined);
     await assert.rejects(app.query('CREATE TABLE nope (x int)'), /permission denied/, 'the role has no DDL rights');
   });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { decisionSignal, stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
-import { createHarness, eventually, type Harness } from '../support/harness';
+import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
 
@@ -57,8 +57,9 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     return h.client.workflow.getHandle(started.workflowId);
   }
 
-  test('inside the release window deploys pause; a pre-approved mitigation runs alone; both are undone after validation', async () => {
-    const env = `policy-${randomUUID().slice(0, 6)}`;
+  /** A rate-limiting incident in the release window, once both of its mitigations took effect. */
+  async function mitigatedRateLimiting(prefix: string) {
+    const env = `${prefix}-${randomUUID().slice(0, 6)}`;
     // The app's settings before the incident: what the undo must put back.
     await h.pool.query(
       `INSERT INTO feature_flags (feature, enabled, value) VALUES ('automated_deploys', true, null), ('api_concurrency_limit', true, 'default')
@@ -74,6 +75,11 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     await eventually('concurrency raised', async () =>
       (await flag('api_concurrency_limit'))?.value === 'raised' ? true : undefined,
     );
+    return handle;
+  }
+
+  test('inside the release window deploys pause; a pre-approved mitigation runs alone; both are undone after validation', async () => {
+    const handle = await mitigatedRateLimiting('policy');
     const result = (await handle.result()) as RunbookResult;
     assert.equal(result.status, 'resolved');
     const s = await handle.query(stateQuery);
@@ -96,17 +102,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
   });
 
   test('a flag changed by someone during the incident is not overwritten by the undo: a responder is asked', async () => {
-    const env = `tuned-${randomUUID().slice(0, 6)}`;
-    await h.pool.query(
-      `INSERT INTO feature_flags (feature, enabled, value) VALUES ('automated_deploys', true, null), ('api_concurrency_limit', true, 'default')
-       ON CONFLICT (feature) DO UPDATE SET enabled = excluded.enabled, value = excluded.value`,
-    );
-    await world.calm();
-    world.errorLogs(env, '429 Too Many Requests: concurrency limit reached');
-    const handle = await open(env);
-    await eventually('concurrency raised', async () =>
-      (await flag('api_concurrency_limit'))?.value === 'raised' ? true : undefined,
-    );
+    const handle = await mitigatedRateLimiting('tuned');
     // An operator tunes the limit while the incident runs: their value, not the runbook's to undo.
     await h.pool.query("UPDATE feature_flags SET value = 'tuned-by-ops' WHERE feature = 'api_concurrency_limit'");
     const asked = await eventually('the question on the changed flag', async () => {
@@ -128,6 +124,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     assert.deepEqual(await flag('automated_deploys'), { enabled: true, value: null }, 'the untouched one is put back');
     const step = (await handle.query(stateQuery)).steps.find((x) => x.id === 'remove-temporary-mitigations');
     assert.match(step?.note ?? '', /^changed since the mitigation \(alice left it as it is\)/);
+    await recordHistory(h.client, handle.workflowId, 'aeb-v2-flag-changed-meanwhile');
   });
 
   test('decisions by signal are checked by the same rules; a refusal is recorded and changes nothing', async () => {
