@@ -126,6 +126,15 @@ describe('cost-spike on the local Temporal server', () => {
       const pending = s.pendingApprovals.find((p) => p.step === s.on);
       assert.match(pending?.detail ?? '', /feature_flags/);
       assert.match(pending?.detail ?? '', /Proposed because: cost \$/);
+      // The mitigation names what its cause found: the regressed feature, the failing tool.
+      if (scenario === 'feature_regression') {
+        assert.equal(s.diagnosis?.causes[0].vars?.feature, 'summarize');
+        assert.match(pending?.detail ?? '', /^Throttle feature summarize \(regressed: cost per request \+\d+%\)/);
+      }
+      if (scenario === 'tool_retry_storm') {
+        assert.equal(s.diagnosis?.causes[0].vars?.tool, 'web_search');
+        assert.match(pending?.detail ?? '', /^For the failing tool web_search \(\d+% of \d+ calls failed\)/);
+      }
       // Steps the diagnosis does not call for are marked so, not left open.
       const called = new Set(s.diagnosis?.causes.flatMap((c) => EXPECTED_MITIGATION[c.cause] ?? []));
       for (const m of Object.values(EXPECTED_MITIGATION).flat())
@@ -163,7 +172,7 @@ describe('cost-spike on the local Temporal server', () => {
       assert.match(result.resolution, new RegExp(`mitigated by ${s.on}`));
       const row = await flag(feature);
       assert.equal(row?.value, value);
-      assert.match(row?.updated_by ?? '', new RegExp(`alice via ${handle.workflowId} ${s.on}/apply`));
+      assert.match(row?.updated_by ?? '', new RegExp(`alice via ${handle.workflowId}(@\\S+)? ${s.on}/apply`));
       const end = await handle.query(stateQuery);
       assert.equal(end.steps.find((x) => x.id === 'validate-cost')?.status, 'done');
       assert.equal(end.steps.find((x) => x.id === 'enable-cost-cap')?.status, 'skipped');
@@ -185,7 +194,7 @@ describe('cost-spike on the local Temporal server', () => {
       const follow = h.client.workflow.getHandle(`followup/${handle.workflowId}/${(await handle.describe()).runId}`);
       assert.equal((await follow.describe()).status.name, 'RUNNING');
       await follow.terminate('test done');
-      await recordHistory(h.client, handle.workflowId, 'cost-spike-v2-approve');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-v3-approve');
     } finally {
       app.stop();
     }
@@ -230,6 +239,10 @@ describe('cost-spike on the local Temporal server', () => {
       await decide(handle, first, 'approve');
       const s = await waitingOn(handle, 'enable-cost-cap');
       assert.equal(s.status, 'awaiting_approval');
+      // Rising: the window's cost is far above the spike's hours, and the prompt shows the slope.
+      const capDetail = s.pendingApprovals.find((p) => p.step === 'enable-cost-cap')?.detail ?? '';
+      assert.match(capDetail, /^Cap feature chat \(chosen as the capFeature parameter; no feature was diagnosed\)/);
+      assert.match(capDetail, /cost still rising: slope \+[\d.]+× baseline per hour/);
       assert.ok(world.pagerduty.events.length > pagesBefore, 'the failed validation paged the next tier');
       assert.equal((await flag('chat'))?.enabled, true, 'the cap waits for approval');
       assert.ok(!world.slack.messages.some((m) => m.channel === '#eng-leadership'));
@@ -264,7 +277,105 @@ describe('cost-spike on the local Temporal server', () => {
       const end = await handle.query(stateQuery);
       assert.equal(end.mitigations.find((m) => m.step === 'disable-feature')?.status, 'rejected');
       assert.equal(end.mitigations.find((m) => m.step === 'enable-cost-cap')?.status, 'applied');
-      await recordHistory(h.client, handle.workflowId, 'cost-spike-v2-escalation');
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-v3-escalation');
+    } finally {
+      app.stop();
+    }
+  });
+
+  test('feature regression: the regressed feature is throttled, not the costliest one', async () => {
+    await app.generate('feature_regression', 100_000, NOW);
+    // chat costs more than summarize (the regressed feature): every chat request twice, every day alike.
+    await db.pool.query(
+      `INSERT INTO inference_events (created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd,
+                                     model, user_agent, tenant, api_key_id)
+       SELECT created_at, user_id, feature, trigger_type, input_tokens, output_tokens, cost_usd, model, user_agent,
+              tenant, api_key_id
+       FROM inference_events WHERE feature = 'chat'`,
+    );
+    const handle = await open({ asOf: NOW.toISOString() });
+    const s = await waitingOn(handle, 'throttle-feature');
+    assert.equal(s.diagnosis?.primary, 'feature_regression', JSON.stringify(s.diagnosis));
+    assert.match(
+      s.findings.find((f) => f.step === 'feature-attribution')?.summary ?? '',
+      /^chat \d+% of today's cost/,
+      'chat is the costliest feature',
+    );
+    const detail = s.pendingApprovals.find((p) => p.step === 'throttle-feature')?.detail ?? '';
+    await decide(handle, 'throttle-feature', 'approve');
+    const throttles = await eventually('a throttle flag', async () => {
+      const { rows } = await db.pool.query<{ feature: string; value: string; updated_by: string }>(
+        "SELECT feature, value, updated_by FROM feature_flags WHERE feature LIKE '%\\_throttle'",
+      );
+      return rows.length ? rows : undefined;
+    });
+    assert.deepEqual(
+      throttles.map((r) => [r.feature, r.value]),
+      [['summarize_throttle', '10/hour']],
+      'the regressed feature is throttled, the costliest left alone',
+    );
+    assert.match(throttles[0].updated_by, /throttle-feature\/apply/);
+    // The approval named it, and the diagnosis says what its mitigation acts on.
+    assert.match(
+      detail,
+      /^Throttle feature summarize \(regressed: cost per request \+\d+%\): feature_flags summarize_throttle = 10\/hour/,
+    );
+    assert.doesNotMatch(detail, /chat/);
+    assert.deepEqual(s.diagnosis?.causes[0].vars, { feature: 'summarize' });
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+    await recordHistory(h.client, handle.workflowId, 'cost-spike-v3-feature-throttle');
+  });
+
+  test('above the limit after mitigation but not rising: no cost cap, the slope shown, the next mitigation, then by hand', async () => {
+    await app.generate('hidden_recompute', 100_000);
+    const baseline = await app.baselinePerHour();
+    // Each mitigation leaves the cost at 1.4× baseline: above the limit (1.2×), below the spike's hours (~1.7×).
+    app.live({ spikePerHour: baseline * 1.4, fixedPerHour: baseline * 1.4, mitigated: () => false });
+    const leadershipBefore = world.slack.messages.filter((m) => m.channel === '#eng-leadership').length;
+    try {
+      const handle = await open({ failAfterBreaches: 2 });
+      const first = (await waitingOn(handle, 'reduce-auto-save', 'rate-limit-undo')).on;
+      const second = first === 'reduce-auto-save' ? 'rate-limit-undo' : 'reduce-auto-save';
+      await decide(handle, first, 'approve');
+      const s = await waitingOn(handle, second, 'enable-cost-cap');
+      assert.equal(s.on, second, 'the next mitigation, not the cost cap');
+      const validate = s.steps.find((x) => x.id === 'validate-cost');
+      assert.equal(validate?.status, 'failed');
+      assert.match(
+        validate?.note ?? '',
+        /the cost is (falling|flat|not rising meaningfully[^:]*): slope [-+][\d.]+× baseline per hour \([-+]?\$[\d.-]+\/h per hour\); \d\d:00 \$/,
+      );
+      assert.match(validate?.note ?? '', /since the mitigation \$[\d.]+\/h \(1\.\d\d× baseline\)/);
+      assert.match(validate?.note ?? '', new RegExp(`Next: ${second} waits for approval; no cost cap`));
+      assert.match(s.steps.find((x) => x.id === 'enable-cost-cap')?.note ?? '', /^not escalated: the cost after/);
+      assert.equal(s.steps.find((x) => x.id === 'enable-cost-cap')?.status, 'pending');
+
+      // The second leaves it there too: nothing left, responders mitigate by hand; still no cost cap.
+      await decide(handle, second, 'approve');
+      await waitingOn(handle, 'manual-mitigation');
+      app.stop();
+      app.live({ spikePerHour: baseline * 0.9, fixedPerHour: baseline * 0.9, mitigated: () => false });
+      await decide(handle, 'manual-mitigation', 'done');
+      const result = await handle.result();
+      assert.equal(result.status, 'resolved', result.resolution);
+      const end = await handle.query(stateQuery);
+      for (const id of ['enable-cost-cap', 'alert-leadership', 'disable-feature']) {
+        const step = end.steps.find((x) => x.id === id);
+        assert.equal(step?.status, 'skipped', id);
+        assert.match(step?.note ?? '', /^not escalated: above the limit but not rising after mitigation/, id);
+      }
+      assert.equal(
+        end.mitigations.find((m) => m.step === 'enable-cost-cap'),
+        undefined,
+        'no cost cap proposed',
+      );
+      assert.equal(
+        world.slack.messages.filter((m) => m.channel === '#eng-leadership').length,
+        leadershipBefore,
+        'leadership not alerted',
+      );
+      await recordHistory(h.client, handle.workflowId, 'cost-spike-v3-not-rising');
     } finally {
       app.stop();
     }

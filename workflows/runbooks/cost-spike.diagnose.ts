@@ -265,12 +265,17 @@ export function diagnoseCostSpike(evidence: CostSpikeEvidence, options: CostSpik
       shareB: reqB > 0 ? b.count / reqB : 0,
     });
   }
-  const explained = new Map<CostCause, { cost: number; evidence: string[]; mitigation?: string }>();
-  const add = (cause: CostCause, cost: number, why: string[], mitigation?: string) => {
+  const explained = new Map<
+    CostCause,
+    { cost: number; evidence: string[]; mitigation?: string; vars?: Record<string, string> }
+  >();
+  // `vars`: what the cause's mitigation acts on (the regressed feature, the failing tools, ...).
+  const add = (cause: CostCause, cost: number, why: string[], mitigation?: string, vars?: Record<string, string>) => {
     const e = explained.get(cause) ?? { cost: 0, evidence: [] };
     e.cost += cost;
     e.evidence.push(...why);
     if (mitigation) e.mitigation = mitigation;
+    if (vars) e.vars = { ...e.vars, ...vars };
     explained.set(cause, e);
   };
 
@@ -332,6 +337,7 @@ export function diagnoseCostSpike(evidence: CostSpikeEvidence, options: CostSpik
         ...machineWhy,
       ],
       failing.some((t) => t.rate >= 0.3) ? 'circuit-breaker' : 'reduce-tool-retries',
+      { tool: failing.map((t) => t.name).join(',') },
     );
   } else if (machineCost > 0) add('unknown', machineCost, machineWhy);
 
@@ -351,15 +357,36 @@ export function diagnoseCostSpike(evidence: CostSpikeEvidence, options: CostSpik
       : 0;
     const people = Math.min(1, Math.max(0, usersUp / demandUp), 1 - botShare);
     const clients = src ? sourceEvidence(src) : [];
+    // A rate limit aims at the busiest users; bots and abuse are limited apart from people.
+    const topUsers = src?.topUsers.length
+      ? {
+          topUsers: src.topUsers
+            .slice(0, 5)
+            .map((u) => u.name)
+            .join(','),
+        }
+      : undefined;
     const why = `requests ${pct(reqS / reqB - 1)} (organic ${pct(demandUp)}), unique users ${pct(usersUp)} over ${window}: ${Math.round(reqS)} requests, ${Math.round(usersS)} user-hours vs ${Math.round(reqB)} and ${Math.round(usersB)}`;
     if (people > 0)
-      add('traffic_increase', organicCost * people, [why, 'ask the responder about a campaign or viral content']);
+      add(
+        'traffic_increase',
+        organicCost * people,
+        [why, 'ask the responder about a campaign or viral content'],
+        undefined,
+        topUsers,
+      );
     if (people < 1)
-      add('bot_or_abuse', organicCost * (1 - people), [
-        why,
-        'requests rose without more users: a few clients send most of them (check user agents and rate-limit hits)',
-        ...clients,
-      ]);
+      add(
+        'bot_or_abuse',
+        organicCost * (1 - people),
+        [
+          why,
+          'requests rose without more users: a few clients send most of them (check user agents and rate-limit hits)',
+          ...clients,
+        ],
+        undefined,
+        { trafficScope: 'suspected_bots', ...topUsers },
+      );
   }
 
   // Step 4 and 5: cost per request from tokens, and which features carry it.
@@ -435,6 +462,7 @@ export function diagnoseCostSpike(evidence: CostSpikeEvidence, options: CostSpik
         `tokens per request over ${window}: input ${Math.round(inB_)} → ${Math.round(inS_)}, output ${Math.round(outB)} → ${Math.round(outS)}`,
       ],
       'throttle-feature',
+      { feature: topFeature.feature },
     );
     remainingInput *= 1 - share;
     remainingOutput *= 1 - share;
@@ -468,6 +496,7 @@ export function diagnoseCostSpike(evidence: CostSpikeEvidence, options: CostSpik
       score: Math.round(Math.min(1, v.cost / excess) * 100) / 100,
       evidence: [header, ...v.evidence],
       mitigation: v.mitigation ?? COST_MITIGATIONS[cause][0] ?? '',
+      ...(v.vars ? { vars: v.vars } : {}),
     }))
     .sort((a, b) => b.score - a.score || COST_CAUSES.indexOf(a.cause as never) - COST_CAUSES.indexOf(b.cause as never));
   const named = causes.filter((c) => c.cause !== 'unknown');
@@ -520,4 +549,75 @@ function modelEvidence(models: ModelUsage[]): string {
   return grown
     ? `same models as a day earlier; ${grown.model} output ${Math.round(grown.baseline.avgOutput)} → ${Math.round(grown.spike.avgOutput)} tokens: sampling, prompt or format change`
     : 'model: no requests to compare';
+}
+
+/** A point of the cost's course: its cost per hour, centred at `atMs`, against that hour's baseline. */
+export interface TrendPoint {
+  label: string;
+  atMs: number;
+  perHour: number;
+  baseline: number | null;
+}
+
+export interface CostTrend {
+  /** "Costs still rising": the fitted slope is positive and at least `minSlope`. */
+  rising: boolean;
+  /** Least-squares slope of the cost over its baseline, in baselines per hour (null: no baseline). */
+  slope: number | null;
+  /** The same fit over the raw cost, USD per hour per hour. */
+  slopeUsd: number;
+  points: TrendPoint[];
+  summary: string;
+}
+
+/** Least-squares slope of y over x; null with fewer than two distinct x. */
+export function leastSquaresSlope(points: { x: number; y: number }[]): number | null {
+  if (points.length < 2) return null;
+  const mx = sum(points.map((p) => p.x)) / points.length;
+  const my = sum(points.map((p) => p.y)) / points.length;
+  const sxx = sum(points.map((p) => (p.x - mx) ** 2));
+  if (!(sxx > 0)) return null;
+  return sum(points.map((p) => (p.x - mx) * (p.y - my))) / sxx;
+}
+
+/**
+ * "If costs are still rising after mitigation": the slope of the cost per hour over the last
+ * hours and the stretch since the mitigation. The cost is taken over its baseline (the same hour
+ * on the previous days) so the day's own rhythm, a morning ramp or an evening fall, is not read
+ * as the incident growing or easing; without a baseline for every point, the raw cost relative to
+ * its mean. Rising needs a slope of at least `minSlope` baselines (or means) per hour.
+ */
+export function costTrend(points: TrendPoint[], minSlope: number): CostTrend {
+  const ordered = [...points].sort((a, b) => a.atMs - b.atMs);
+  const x = (p: TrendPoint) => p.atMs / HOUR;
+  const slopeUsd = leastSquaresSlope(ordered.map((p) => ({ x: x(p), y: p.perHour }))) ?? 0;
+  const relative = ordered.every((p) => p.baseline !== null && p.baseline > 0);
+  const mean = sum(ordered.map((p) => p.perHour)) / Math.max(1, ordered.length);
+  const slope = leastSquaresSlope(
+    ordered.map((p) => ({
+      x: x(p),
+      y: relative ? p.perHour / (p.baseline as number) : mean > 0 ? p.perHour / mean : 0,
+    })),
+  );
+  const rising = slope !== null && slope > 0 && slope >= minSlope;
+  const unit = relative ? '× baseline' : '× their mean';
+  const course = ordered
+    .map(
+      (p) => `${p.label} ${usd(p.perHour)}/h${p.baseline ? ` (${(p.perHour / p.baseline).toFixed(2)}× baseline)` : ''}`,
+    )
+    .join(', ');
+  const fit =
+    slope === null
+      ? 'too few points to fit a slope'
+      : `slope ${slope >= 0 ? '+' : ''}${slope.toFixed(3)}${unit} per hour (${slopeUsd >= 0 ? '+' : '-'}${usd(Math.abs(slopeUsd))}/h per hour)`;
+  const verdict = rising
+    ? 'still rising'
+    : slope === null
+      ? 'trend unknown'
+      : slope > 0
+        ? `not rising meaningfully (rising needs +${minSlope}${unit} per hour)`
+        : slope < 0
+          ? 'falling'
+          : 'flat';
+  return { rising, slope, slopeUsd, points: ordered, summary: `${verdict}: ${fit}; ${course}` };
 }

@@ -16,13 +16,23 @@ export interface CostSpikeParams {
   failAfterBreaches: number;
   /** Fewer inference events than this since the mitigation cannot show the cost is back: a responder judges. */
   minValidationRequests: number;
+  /**
+   * Escalation "if costs are still rising after mitigation": the cost's slope over this many whole
+   * hours and the stretch since the mitigation...
+   */
+  risingHours: number;
+  /** ...at least this many baselines per hour (0.05: 5 % of the usual cost each hour); flat or falling does not escalate. */
+  risingMinSlope: number;
   /** Escalation: the seed's cost cap, USD in the last hour. */
   costCapUsd: number;
   /** Escalation: "Within 1 hour: alert engineering leadership". */
   leadershipAlertWithin: DurationInput;
   /** Who "engineering leadership" is: a notification target in the config. */
   leadershipTarget: string;
-  /** The feature the cost cap and a temporary disable act on; empty: the diagnosis's costliest feature. */
+  /**
+   * The feature the cost cap and a temporary disable act on when the diagnosis found no regressed
+   * feature; empty: the costliest feature.
+   */
   capFeature: string;
   /** Hidden recompute: auto-save interval (ms), was 5000. */
   autoSaveIntervalMs: number;
@@ -62,6 +72,8 @@ export const COST_SPIKE_DEFAULTS: CostSpikeParams = {
   validationInterval: '5m',
   failAfterBreaches: 3,
   minValidationRequests: 10,
+  risingHours: 3,
+  risingMinSlope: 0.05,
   costCapUsd: 1000,
   leadershipAlertWithin: '1h',
   leadershipTarget: 'leadership',

@@ -6,7 +6,7 @@ import type { Observed } from '../../activities/http';
 import type { ChangeEvent } from '../../activities/db/incident-store';
 import type { FeatureRow, HiddenRatioRow, TokenRow, ToolFailureRow, TrafficRow } from '../../activities/telemetry';
 import type { Finding } from '../definitions';
-import type { CostSpikeDiagnosis, Wire } from './cost-spike.diagnose';
+import type { CostSpikeDiagnosis, TrendPoint, Wire } from './cost-spike.diagnose';
 
 interface Span {
   fromMs: number;
@@ -20,6 +20,7 @@ const n = (x: string | number | null | undefined): number => Number(x ?? 0) || 0
 const pct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${Math.round(x * 100)}%` : 'n/a');
 const usd = (x: number): string => `$${x.toFixed(2)}`;
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+const lasting = (t: number): string => (t < 120_000 ? `${Math.round(t / 1000)} s` : `${Math.round(t / 60_000)} min`);
 const rise = (now: number, before: number): number => (before > 0 ? now / before - 1 : now > 0 ? Infinity : 0);
 
 /** The spike's whole hours and the same hours a day earlier. */
@@ -177,9 +178,70 @@ export function features(rows: Wire<FeatureRow>[]): { dominant?: string; summary
 }
 
 export function costliestFeature(rows: Wire<FeatureRow>[]): string | undefined {
+  return costliest(rows)?.feature;
+}
+
+/** The feature that cost most on the latest day, with its cost and the day's total. */
+function costliest(rows: Wire<FeatureRow>[]): { feature: string; cost: number; total: number } | undefined {
   const last = Math.max(...rows.map((r) => ms(r.day)));
   const today = rows.filter((r) => ms(r.day) === last && r.feature);
-  return today.sort((a, b) => n(b.total_cost) - n(a.total_cost))[0]?.feature ?? undefined;
+  const top = [...today].sort((a, b) => n(b.total_cost) - n(a.total_cost))[0];
+  return top?.feature
+    ? { feature: top.feature, cost: n(top.total_cost), total: sum(today.map((r) => n(r.total_cost))) }
+    : undefined;
+}
+
+/** A feature's cost per request on the latest day against the days before (the diagnosis's comparison). */
+export function featureRise(rows: Wire<FeatureRow>[], feature: string): number | null {
+  const last = Math.max(...rows.map((r) => ms(r.day)));
+  const mine = rows.filter((r) => r.feature === feature);
+  const [today, before] = [mine.filter((r) => ms(r.day) === last), mine.filter((r) => ms(r.day) !== last)];
+  const cpr = (rs: typeof rows) => sum(rs.map((r) => n(r.total_cost))) / sum(rs.map((r) => n(r.requests)));
+  const [now, then] = [cpr(today), cpr(before)];
+  return Number.isFinite(now) && Number.isFinite(then) && then > 0 ? now / then - 1 : null;
+}
+
+/** The feature the escalation's cost cap and disable act on, and the rule that chose it. */
+export function capTarget(
+  diagnosed: string | undefined,
+  capFeature: string,
+  rows: Wire<FeatureRow>[],
+): { feature: string; rule: string } {
+  if (diagnosed) return { feature: diagnosed, rule: 'the feature the diagnosis found regressed' };
+  if (capFeature) return { feature: capFeature, rule: 'the capFeature parameter; no feature was diagnosed' };
+  const top = costliest(rows);
+  if (top)
+    return {
+      feature: top.feature,
+      rule: `the costliest feature on the latest day, ${usd(top.cost)} of ${usd(top.total)}; no feature was diagnosed and capFeature is empty`,
+    };
+  return {
+    feature: 'expensive_feature',
+    rule: "the seed's placeholder; no feature was diagnosed, capFeature is empty and no feature cost is known",
+  };
+}
+
+/** What a cause's mitigation aims at, in the words of the approval prompt. */
+export function target(
+  step: string,
+  vars: Record<string, string>,
+  features: Wire<FeatureRow>[],
+  toolRows: ToolFailureRow[],
+): string | undefined {
+  if (step === 'throttle-feature' && vars.feature) {
+    const r = featureRise(features, vars.feature);
+    return `Throttle feature ${vars.feature} (regressed: cost per request ${r === null ? 'n/a' : pct(r)})`;
+  }
+  if ((step === 'reduce-tool-retries' || step === 'circuit-breaker') && vars.tool) {
+    const failing = vars.tool.split(',').map((name) => {
+      const t = toolRows.find((x) => x.tool_name === name);
+      return t ? `${name} (${Math.round(n(t.failure_rate) * 100)}% of ${n(t.total_calls)} calls failed)` : name;
+    });
+    return `For the failing tool${failing.length > 1 ? 's' : ''} ${failing.join(', ')}`;
+  }
+  if (step === 'rate-limit-traffic' && vars.trafficScope)
+    return `Rate limit ${vars.trafficScope === 'suspected_bots' ? 'the suspected bots' : `the ${vars.trafficScope} traffic`}`;
+  return undefined;
 }
 
 export function tools(rows: ToolFailureRow[]): { failing: string[]; summary: string } {
@@ -198,8 +260,11 @@ export function tools(rows: ToolFailureRow[]): { failing: string[]; summary: str
   };
 }
 
-/** What a mitigation changes, with the document's values as the parameters filled them. */
-export function proposal(step: string, v: Record<string, string>, evidence: string[]): string {
+/**
+ * What a mitigation changes, with the document's values as the parameters filled them; `aim`
+ * names what it acts on and why (the regressed feature, the failing tools, the cap's rule).
+ */
+export function proposal(step: string, v: Record<string, string>, evidence: string[], aim?: string): string {
   const change: Record<string, string> = {
     'reduce-auto-save': `feature_flags auto_save_interval_ms = ${v.autoSaveIntervalMs} (was ${v.previousAutoSaveIntervalMs})`,
     'rate-limit-undo': `feature_flags undo_rate_limit = ${v.undoRateLimit}`,
@@ -212,7 +277,7 @@ export function proposal(step: string, v: Record<string, string>, evidence: stri
     'enable-cost-cap': `the seed's cost cap: disable feature_flags ${v.feature} if the last hour cost more than $${v.costCapUsd}`,
     'disable-feature': `feature_flags ${v.feature} disabled until cost is back to baseline (temporary)`,
   };
-  return `${change[step] ?? step}. Proposed because: ${evidence.join('; ') || 'the previous mitigation did not hold'}`.slice(
+  return `${aim ? `${aim}: ` : ''}${change[step] ?? step}. Proposed because: ${evidence.join('; ') || 'the previous mitigation did not hold'}`.slice(
     0,
     800,
   );
@@ -234,4 +299,35 @@ export function impact(findings: Finding[], startedMs: number): string {
   const confirm = findings.find((f) => f.step === 'confirm-spike');
   const minutes = Math.round((Date.now() - startedMs) / 60_000);
   return `${minutes} minutes from start to resolution${confirm ? `; ${confirm.summary}` : ''}`;
+}
+
+/**
+ * The cost's course for "still rising after mitigation": the last `hours` whole hours, then the
+ * cost per hour since the mitigation (the stretch of the current hour, normalised to an hour), each
+ * with the baseline of its hour.
+ */
+export function costCourse(
+  history: HourCost[],
+  since: { sinceMs: number; atMs: number; perHour: number },
+  hours: number,
+  baselineDays: number,
+): TrendPoint[] {
+  const from = Math.floor(since.atMs / HOUR) * HOUR - hours * HOUR;
+  const whole = history
+    .filter((h) => ms(h.hour) >= from && ms(h.hour) + HOUR <= since.atMs)
+    .map((h) => ({
+      label: new Date(ms(h.hour)).toISOString().slice(11, 16),
+      atMs: ms(h.hour) + HOUR / 2,
+      perHour: h.cost,
+      baseline: baselineAt(history, ms(h.hour), baselineDays),
+    }));
+  return [
+    ...whole,
+    {
+      label: `the ${lasting(since.atMs - since.sinceMs)} since the mitigation`,
+      atMs: (since.sinceMs + since.atMs) / 2,
+      perHour: since.perHour,
+      baseline: baselineAt(history, since.atMs, baselineDays),
+    },
+  ];
 }

@@ -15,10 +15,12 @@ import { Runbook } from '../toolkit/runbook';
 import { validationWindow } from '../toolkit/validation';
 import {
   costMitigationPlan,
+  costTrend,
   diagnoseCostSpike,
   NO_COST_EVIDENCE,
   type CostSpikeDiagnosis,
   type CostSpikeEvidence,
+  type CostTrend,
 } from './cost-spike.diagnose';
 import { alertRuleFor } from './cost-spike.alert-rule';
 import { COST_SPIKE_DEFAULTS, type CostSpikeParams } from './cost-spike.params';
@@ -59,8 +61,14 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   let campaignAsked: Promise<void> = Promise.resolve();
   // Incidents started before: the last-sample window and a skip that closes; replayed as they ran.
   const evidenceRules = patched('cost-spike-evidence');
+  // Incidents started before: mitigations aim at the costliest feature, and any failed window
+  // escalates to the cost cap; replayed as they ran.
+  const aimAtCauses = patched('cost-spike-cause-targets');
+  const risingRule = patched('cost-spike-still-rising');
   // Who confirmed the last window by hand when it had too little data to judge.
   let confirmedBy: string | undefined;
+  // The last failed window's cost course: whether costs are still rising after mitigation.
+  let trend = null as CostTrend | null;
 
   try {
     rb.setStatus('diagnosing');
@@ -295,9 +303,16 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       return result;
     });
     const diagnosis = result.diagnosis;
-    const costly =
-      p.capFeature || summarize.costliestFeature(features.available ? features.data : []) || 'expensive_feature';
-    const vars = actionVars(p, diagnosis, costly, sources);
+    const featureRows = features.available ? features.data : [];
+    const costly = p.capFeature || summarize.costliestFeature(featureRows) || 'expensive_feature';
+    const legacyVars = actionVars(p, diagnosis, costly, sources);
+    // Each mitigation acts on what its cause found (the regressed feature, the failing tools); the
+    // escalation's cost cap and disable on the regressed feature, else capFeature, else the costliest.
+    const regressed = diagnosis.causes.find((c) => c.vars?.feature)?.vars?.feature;
+    const capOn = summarize.capTarget(regressed, p.capFeature, featureRows);
+    const capVars = aimAtCauses ? { ...paramsAsVars(p), feature: capOn.feature } : legacyVars;
+    const capAim = (what: string) =>
+      aimAtCauses ? `${what} feature ${capOn.feature} (chosen as ${capOn.rule})` : undefined;
     const plan = costMitigationPlan(diagnosis);
     for (const s of COST_SPIKE_STEPS.filter((s) => s.section === MITIGATION && s.kind === 'approval')) {
       if (!plan.includes(s.id)) rb.skip(s.id, 'not indicated by the diagnosis');
@@ -306,6 +321,8 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     let validated = false;
     let handedOver = false;
     let escalated = false;
+    // A window that failed while the cost was not rising: why the escalation did not come.
+    let calm: CostTrend | undefined;
     let level = 0;
     while (!validated) {
       const next = plan.shift();
@@ -321,10 +338,14 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
         const cause = diagnosis.causes.find((c) =>
           costMitigationPlan({ primary: c.cause, causes: [c] }).includes(next),
         );
+        const vars = aimAtCauses ? { ...paramsAsVars(p), ...cause?.vars } : legacyVars;
+        const aim = aimAtCauses
+          ? summarize.target(next, vars, featureRows, tools.available ? tools.data : [])
+          : undefined;
         const outcome = await mitigations.apply({
           step: next,
           temporary: TEMPORARY.has(next),
-          detail: summarize.proposal(next, vars, cause?.evidence ?? []),
+          detail: summarize.proposal(next, vars, cause?.evidence ?? [], aim),
           deadlineMs,
           vars,
         });
@@ -357,7 +378,22 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       validated = await validate();
       const then = () =>
         plan[0] ? `${plan[0]} waits for approval` : 'responders mitigate by hand (manual-mitigation)';
-      if (!validated && !escalated) {
+      // Escalation: "if costs are still rising after mitigation". Above the limit but flat or
+      // falling, the next mitigation (or responders) comes without the cost cap.
+      const notRising = !validated && !escalated && trend && trend.slope !== null && !trend.rising ? trend : undefined;
+      if (notRising) {
+        calm = notRising;
+        whatNext(`${then()}; no cost cap: the cost is above the limit but not rising`);
+        rb.note(
+          'enable-cost-cap',
+          `not escalated: the cost after ${applied().join(', ') || 'mitigation'} is ${notRising.summary}`,
+        );
+        rb.record(
+          'not_rising',
+          `cost above the limit after mitigation but not rising: ${notRising.summary}`,
+          notRising,
+        );
+      } else if (!validated && !escalated) {
         escalated = true;
         if (evidenceRules) whatNext('the escalation: cost cap, leadership, and a feature disable if critical');
         await escalation(++level);
@@ -376,7 +412,12 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
     }
     if (!escalated)
       for (const id of ['enable-cost-cap', 'alert-leadership', 'disable-feature'])
-        rb.skip(id, 'costs fell after mitigation');
+        rb.skip(
+          id,
+          calm
+            ? `not escalated: above the limit but not rising after mitigation (${calm.summary}); the cost came back later`
+            : 'costs fell after mitigation',
+        );
     // Every step ends with an outcome: what the held window made unnecessary says so.
     if (validated && evidenceRules)
       for (const id of [...plan, 'manual-mitigation'])
@@ -436,18 +477,27 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
 
     async function escalation(lvl: number): Promise<void> {
       rb.setStatus('escalated');
-      await rb.escalate('costs still rising after mitigation: cost cap, leadership, feature disable', lvl);
+      await rb.escalate(
+        `costs still rising after mitigation${risingRule && trend ? ` (${trend.summary})` : ''}: cost cap, leadership, feature disable`,
+        lvl,
+      );
       // Leadership hears when the cost cap is decided, and within the hour at the latest.
       let capDecided = false;
       const cap = mitigations
         .apply({
           step: 'enable-cost-cap',
           temporary: false,
-          detail: summarize.proposal('enable-cost-cap', vars, [
-            `cost still above baseline after ${applied().join(', ') || 'mitigation'}`,
-          ]),
+          detail: summarize.proposal(
+            'enable-cost-cap',
+            capVars,
+            [
+              `cost still above baseline after ${applied().join(', ') || 'mitigation'}`,
+              ...(risingRule && trend ? [`cost ${trend.summary}`] : []),
+            ],
+            capAim('Cap'),
+          ),
           deadlineMs,
-          vars,
+          vars: capVars,
         })
         .finally(() => (capDecided = true));
       const leadership = (async () => {
@@ -477,11 +527,14 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       await mitigations.apply({
         step: 'disable-feature',
         temporary: true,
-        detail: summarize.proposal('disable-feature', vars, [
-          `cost ${Math.round(result.increase * 100)}% above baseline and still rising`,
-        ]),
+        detail: summarize.proposal(
+          'disable-feature',
+          capVars,
+          [`cost ${Math.round(result.increase * 100)}% above baseline and still rising`],
+          capAim('Disable'),
+        ),
         deadlineMs,
-        vars,
+        vars: capVars,
       });
     }
   } catch (err) {
@@ -502,6 +555,9 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   async function validate(): Promise<boolean> {
     rb.setStatus('validating');
     const since = Date.now();
+    trend = null;
+    // The cost per hour that failed the window; none when it failed for want of data (a responder escalated).
+    let over: { perHour: number; atMs: number } | null = null;
     const window = await rb.step('validate-cost', async () => {
       const past = await act.costHistory.executeWithOptions({ summary: 'baseline hours' }, [
         { nowMs: Date.now() + toMs(p.validationWindow) + HOUR, days: p.baselineDays + 1, database },
@@ -556,6 +612,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
             return { value: null, breach: false, summary: 'no inference events since the mitigation' };
           const rising = previous !== null && rate.data.perHour > previous;
           previous = rate.data.perHour;
+          over = rate.data.perHour > l.limit ? { perHour: rate.data.perHour, atMs: Date.now() } : null;
           return {
             value: rate.data.perHour,
             breach: rate.data.perHour > l.limit && rising,
@@ -568,6 +625,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
           if (!rate.available || l === null)
             return { value: null, enoughData: false, ok: false, summary: `unavailable: ${unreadable(rate)}` };
           const { perHour, requests } = rate.data;
+          over = requests >= p.minValidationRequests && perHour > l.limit ? { perHour, atMs: Date.now() } : null;
           return {
             value: requests ? perHour : null,
             enoughData: requests >= p.minValidationRequests,
@@ -579,6 +637,21 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
       if (result.verdict === 'passed') rb.note('validate-cost', result.reason);
       else rb.fail('validate-cost', result.reason);
       confirmedBy = result.confirmedBy;
+      if (result.verdict !== 'passed' && over && risingRule) {
+        // "Still rising": the slope over the last whole hours and the stretch since the mitigation.
+        const history = await act.costHistory.executeWithOptions(
+          { summary: `hourly cost, the last ${p.risingHours} h and their baselines` },
+          [{ nowMs: over.atMs, days: p.baselineDays + 1, database }],
+        );
+        if (history.available) {
+          const course = summarize.costCourse(history.data, { sinceMs: since, ...over }, p.risingHours, p.baselineDays);
+          trend = costTrend(course, p.risingMinSlope);
+        }
+        rb.fail(
+          'validate-cost',
+          `${result.reason}; ${trend ? `the cost is ${trend.summary}` : `whether it is still rising is unknown: ${telemetryDown(history)}`}`,
+        );
+      }
       return result.verdict === 'passed';
     });
     return window;
@@ -637,6 +710,12 @@ function telemetryDown(o: Observed<unknown>): string {
   return o.available ? '' : `telemetry unavailable (${o.query ?? 'query'}): ${o.reason}`;
 }
 
+/** The runbook's parameters as action variables; a mitigation adds its cause's (`{feature}`, `{tool}`). */
+function paramsAsVars(p: CostSpikeParams): Record<string, string> {
+  return { ...paramVars(p), circuitBreakerRecoverySeconds: String(Math.round(toMs(p.circuitBreakerRecovery) / 1000)) };
+}
+
+/** Incidents started before cause-targets: every mitigation gets the costliest (or capFeature) feature. */
 function actionVars(
   p: CostSpikeParams,
   diagnosis: Diagnosis,
