@@ -33,6 +33,16 @@ export async function observe<T>(run: () => Promise<T>, query?: string): Promise
   }
 }
 
+/**
+ * Fills `{service}` and `{environment}` in a PromQL or LogQL template, once, each escaped as the
+ * inside of a double-quoted string (the templates put them in `label="..."` matchers). An alert's
+ * label value cannot close the quote and rewrite the query, nor be filled again.
+ */
 export function fill(template: string, scope: { service: string; environment: string }): string {
-  return template.replaceAll('{service}', scope.service).replaceAll('{environment}', scope.environment);
+  return template.replace(/\{(service|environment)\}/g, (_, name: 'service' | 'environment') => quoted(scope[name]));
+}
+
+/** A string's inside for a PromQL/LogQL double-quoted literal (Go escapes). */
+function quoted(value: string): string {
+  return value.replace(/[\\"\n\r\t]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? c);
 }
