@@ -310,9 +310,9 @@ export function createGateway(deps: GatewayDeps): http.Server {
       }
     }
     const decisionPath = /^\/incidents\/([^/]+)\/decisions$/.exec(path);
-    if (decisionPath && method === 'POST') return decide(req, decodeURIComponent(decisionPath[1]));
+    if (decisionPath && method === 'POST') return decide(req, pathId(decisionPath[1]));
     const incidentPath = /^\/incidents\/([^/]+)$/.exec(path);
-    if (incidentPath && method === 'GET') return incidentState(decodeURIComponent(incidentPath[1]));
+    if (incidentPath && method === 'GET') return incidentState(pathId(incidentPath[1]));
     throw new HttpError(404, `no route ${method} ${path}`);
   }
 
@@ -325,6 +325,15 @@ export function createGateway(deps: GatewayDeps): http.Server {
         send(res, 500, { error: (err as Error).message });
       });
   });
+}
+
+/** The workflow id in a path, URL-decoded; a malformed %-escape is the client's error. */
+function pathId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `malformed %-escape in the incident id "${raw.slice(0, 200)}"`);
+  }
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -322,6 +322,11 @@ describe('gateway', () => {
     assert.equal(state.status, 200);
     assert.equal(((await state.json()) as { runbook: string }).runbook, 'api-error-budget');
     assert.equal((await fetch(`${base}/incidents/${encodeURIComponent('incident/x/none')}`)).status, 404);
+    // A malformed %-escape in the id is the client's error, named, never a 500.
+    const malformed = await fetch(`${base}/incidents/incident%2Fx%E0%A4%A`);
+    assert.equal(malformed.status, 400);
+    assert.match(((await malformed.json()) as { error: string }).error, /malformed %-escape/);
+    assert.equal((await post('/incidents/%zz/decisions', { step: 'x', decision: 'approve', by: 'a' })).status, 400);
     const list = (await (await fetch(`${base}/incidents?open=true`)).json()) as { workflowId: string }[];
     assert.ok(Array.isArray(list));
 
