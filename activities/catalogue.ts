@@ -1,6 +1,7 @@
 // The automated steps of catalogue documents: a read-only SQL check on the telemetry database, a
 // PromQL query, an HTTP health check. Each answers the output the document's expectation is
 // compared with; a source that cannot be reached is a finding, not a crash.
+import type { QueryConfig } from 'pg';
 import type { CheckKind } from '../catalogue/document';
 import { fillVars } from '../config/action-plan';
 import type { Deps } from './deps';
@@ -21,9 +22,11 @@ export function createCatalogueActivities({ config, telemetry }: Deps) {
         if (input.kind === 'sql') {
           const client = await telemetry.connect();
           try {
-            // The document's query cannot change anything, whatever it says.
+            // The document's query cannot change anything, whatever it says: a read-only
+            // transaction, and the extended protocol, which takes one statement (no `; COMMIT; ...`).
             await client.query("BEGIN READ ONLY; SET LOCAL statement_timeout = '30s'");
-            const { rows } = await client.query<Record<string, unknown>>(body);
+            const oneStatement: QueryConfig & { queryMode: 'extended' } = { text: body, queryMode: 'extended' };
+            const { rows } = await client.query<Record<string, unknown>>(oneStatement);
             const first = rows[0] ? Object.values(rows[0])[0] : null;
             return { output: String(first ?? ''), detail: JSON.stringify(rows.slice(0, 20)) };
           } finally {
