@@ -45,10 +45,16 @@ function runCommand(argv: string[], action: ActionConfig, env: NodeJS.ProcessEnv
   return new Promise((resolve) => {
     const childEnv: NodeJS.ProcessEnv = { PATH: env.PATH, HOME: env.HOME };
     for (const name of action.env) if (env[name] !== undefined) childEnv[name] = env[name];
+    // The values the command was given (tokens, passwords) never reach the record: the tail kept is
+    // long enough that a value cut at its start is still whole when it is redacted.
+    const secrets = action.env.map((name) => [name, env[name]] as const).filter(([, v]) => v && v.length >= 4);
+    const longest = Math.max(0, ...secrets.map(([, v]) => v!.length));
     let output = '';
     const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+      output = (output + chunk.toString('utf8')).slice(-(OUTPUT_LIMIT + longest));
     };
+    const redacted = () =>
+      secrets.reduce((text, [name, value]) => text.replaceAll(value!, `[${name}]`), output).slice(-OUTPUT_LIMIT);
     const child = spawn(argv[0], argv.slice(1), { cwd: action.cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     const heartbeat = setInterval(() => Context.current().heartbeat(), 2_000);
     const timer = setTimeout(() => {
@@ -60,7 +66,7 @@ function runCommand(argv: string[], action: ActionConfig, env: NodeJS.ProcessEnv
     const done = (exitCode: number) => {
       clearInterval(heartbeat);
       clearTimeout(timer);
-      resolve({ exitCode, output: output.trim() });
+      resolve({ exitCode, output: redacted().trim() });
     };
     child.on('error', (err) => {
       output += `${err.message}`;

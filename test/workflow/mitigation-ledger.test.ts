@@ -207,9 +207,13 @@ describe('flag changes on the app database as the seed has it', () => {
       .catch(() => undefined);
   });
 
-  function runAction(actions: Record<string, unknown>, req: Omit<ActionRequest, 'runId' | 'by'> & { runId?: string }) {
+  function runAction(
+    actions: Record<string, unknown>,
+    req: Omit<ActionRequest, 'runId' | 'by'> & { runId?: string },
+    workerEnv: NodeJS.ProcessEnv = {},
+  ) {
     const config = parseConfig({ actions });
-    const { runAction } = createActionActivities(testDeps(config, store, {}, app));
+    const { runAction } = createActionActivities(testDeps(config, store, { PATH: process.env.PATH, ...workerEnv }, app));
     return env.run(runAction, { runId, by: 'alice', ...req }) as Promise<ActionOutcome>;
   }
 
@@ -263,6 +267,23 @@ describe('flag changes on the app database as the seed has it', () => {
     assert.equal(out.status, 'not_configured');
     assert.match(out.summary, /feature_flags has no column "value" for the value 10 of max_context_messages/);
     assert.equal(await flag('max_context_messages'), undefined);
+  });
+
+  test("a command's output keeps no value of the secrets it was given", async () => {
+    const token = `tok-${randomUUID()}`;
+    const actions = {
+      deploy: {
+        run: [process.execPath, '-e', "console.log('using ' + process.env.DEPLOY_TOKEN); process.exit(3)"],
+        env: ['DEPLOY_TOKEN'],
+      },
+    };
+    const workflowId = `incident/test/flags-${++seq}`;
+    const out = await runAction(actions, { workflowId, step: 'deploy', phase: 'apply' }, { DEPLOY_TOKEN: token });
+    assert.equal(out.status, 'failed');
+    assert.match(out.output ?? '', /using \[DEPLOY_TOKEN\]/);
+    assert.ok(!JSON.stringify(out).includes(token), 'the token is not in the outcome');
+    const { rows } = await store.query('SELECT output FROM mitigation_runs WHERE workflow_id = $1', [workflowId]);
+    assert.ok(!rows[0].output.includes(token), 'nor in the ledger');
   });
 
   test('the same workflow id in a new run runs again; a retry inside a run does not', async () => {
