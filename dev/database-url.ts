@@ -9,7 +9,7 @@ export const DATA_DIR = process.env.RUNBOOKS_DATA_DIR ?? path.join(PROJECT_ROOT,
 /** The embedded Postgres' folder and database, as `npm start` uses them. */
 export const EMBEDDED_POSTGRES_DIR = path.join(DATA_DIR, 'postgres');
 export const EMBEDDED_DATABASE = 'runbooks';
-const URL_FILE = path.join(DATA_DIR, 'database-url');
+export const URL_FILE = path.join(DATA_DIR, 'database-url');
 
 export function writeDatabaseUrl(url: string): void {
   writeFileSync(URL_FILE, `${url}\n`, { mode: 0o600 });

@@ -14,6 +14,7 @@ import {
   EMBEDDED_DATABASE,
   EMBEDDED_POSTGRES_DIR,
   forgetDatabaseUrl,
+  URL_FILE,
   writeDatabaseUrl,
 } from './database-url';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './postgres';
@@ -68,7 +69,8 @@ async function main(): Promise<void> {
       env.DATABASE_URL = db.url;
       // For `npm run seed:telemetry` and other tools run beside this one.
       writeDatabaseUrl(db.url);
-      log(`embedded Postgres: ${db.url} (also in ${path.relative(PROJECT_ROOT, DATA_DIR)}/database-url)`);
+      const file = path.relative(PROJECT_ROOT, URL_FILE);
+      log(`embedded Postgres: ${db.url} (also in ${file.startsWith('..') ? URL_FILE : file})`);
     } else {
       log('using Postgres at DATABASE_URL');
     }
