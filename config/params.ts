@@ -69,6 +69,8 @@ const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = 
       trafficRateLimit: z.string().min(1).default(CS.trafficRateLimit),
       trafficScope: z.string().regex(/^\w+$/, 'a feature_flags name part').default(CS.trafficScope),
       maxOutputTokens: z.coerce.number().int().positive().default(CS.maxOutputTokens),
+      risingHours: z.coerce.number().int().min(1).max(24).default(CS.risingHours),
+      risingMinSlope: z.coerce.number().nonnegative().default(CS.risingMinSlope),
       stepBudgets: z.record(z.string(), duration).default(CS.stepBudgets),
       asOf: z
         .string()

@@ -176,6 +176,11 @@ describe('cost-spike on the local Temporal server', () => {
       const end = await handle.query(stateQuery);
       assert.equal(end.steps.find((x) => x.id === 'validate-cost')?.status, 'done');
       assert.equal(end.steps.find((x) => x.id === 'enable-cost-cap')?.status, 'skipped');
+      // A lasting fix stays, and the record says so and why.
+      assert.match(
+        end.steps.find((x) => x.id === 'remove-temporary-mitigations')?.note ?? '',
+        new RegExp(`left in place: ${s.on} \\(the \\w+`),
+      );
       // Step budgets: a step over its budget is flagged in the state and the timeline.
       assert.equal(end.steps.find((x) => x.id === 'tool-failures')?.overBudget, true);
       assert.equal(end.steps.find((x) => x.id === 'confirm-spike')?.overBudget, undefined);

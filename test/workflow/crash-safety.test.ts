@@ -287,6 +287,6 @@ describe('crash safety of the cost cap', () => {
       [handle.workflowId],
     );
     assert.match(events.rows[0]?.message ?? '', /took effect before the worker stopped/);
-    await recordHistory(h.client, handle.workflowId, 'cost-spike-v2-crash-during-cost-cap');
+    await recordHistory(h.client, handle.workflowId, 'cost-spike-v3-crash-during-cost-cap');
   });
 });

@@ -29,6 +29,19 @@ import * as summarize from './cost-spike.summaries';
 
 /** Mitigations for the incident only: the feature comes back once costs are back to baseline. */
 const TEMPORARY = new Set(['disable-feature']);
+/** Since `cost-spike-undo-traffic-limit`: the traffic rate limit is lifted with the incident too. */
+const TEMPORARY_NOW = new Set([...TEMPORARY, 'rate-limit-traffic']);
+/** Why the others stay once the incident ends: named in the removal step. */
+const KEPT_BECAUSE: Record<string, string> = {
+  'reduce-auto-save': 'the slower auto-save stays until the recompute is fixed',
+  'rate-limit-undo': 'the undo limit stays until the recompute is fixed',
+  'cap-context': 'the context cap stays until context management is fixed',
+  'reduce-tool-retries': 'fewer retries stay until the tool is healthy and its retries reviewed',
+  'circuit-breaker': 'the breaker guards the tool from now on',
+  'throttle-feature': "the throttle stays until the feature's regression is fixed",
+  'rollback-model-or-cap-output': 'the output cap stays until the model or prompt change is reviewed',
+  'enable-cost-cap': 'the cost cap stays until a responder lifts it',
+};
 const HOUR = 3_600_000;
 
 // Diagnostics report an unreachable database as a finding rather than throw, so a few attempts do.
@@ -65,6 +78,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
   // escalates to the cost cap; replayed as they ran.
   const aimAtCauses = patched('cost-spike-cause-targets');
   const risingRule = patched('cost-spike-still-rising');
+  const temporary = patched('cost-spike-undo-traffic-limit') ? TEMPORARY_NOW : TEMPORARY;
   // Who confirmed the last window by hand when it had too little data to judge.
   let confirmedBy: string | undefined;
   // The last failed window's cost course: whether costs are still rising after mitigation.
@@ -344,10 +358,11 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
           : undefined;
         const outcome = await mitigations.apply({
           step: next,
-          temporary: TEMPORARY.has(next),
+          temporary: temporary.has(next),
           detail: summarize.proposal(next, vars, cause?.evidence ?? [], aim),
           deadlineMs,
           vars,
+          keepReason: KEPT_BECAUSE[next],
         });
         if (outcome !== 'applied') continue;
       } else {
@@ -498,6 +513,7 @@ export async function costSpike(input: RunbookInput<Partial<CostSpikeParams>>): 
           ),
           deadlineMs,
           vars: capVars,
+          keepReason: KEPT_BECAUSE['enable-cost-cap'],
         })
         .finally(() => (capDecided = true));
       const leadership = (async () => {
