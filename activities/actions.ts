@@ -81,7 +81,8 @@ async function changeProviderKey(
   change: NonNullable<ActionConfig['providerKey']>,
   env: NodeJS.ProcessEnv,
 ): Promise<CommandResult> {
-  const base = (env.ANTHROPIC_ADMIN_URL ?? env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com').replace(/\/$/, '');
+  // Only where the admin key is meant to go: never ANTHROPIC_BASE_URL, which may be a proxy.
+  const base = (env.ANTHROPIC_ADMIN_URL ?? 'https://api.anthropic.com').replace(/\/$/, '');
   const res = await fetch(`${base}/v1/organizations/api_keys/${encodeURIComponent(change.keyId)}`, {
     method: 'POST',
     headers: {

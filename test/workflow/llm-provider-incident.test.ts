@@ -57,6 +57,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
         ANTHROPIC_API_KEY: anthropic.apiKey,
         ANTHROPIC_BASE_URL: anthropic.url,
         ANTHROPIC_ADMIN_KEY: anthropic.adminKey,
+        ANTHROPIC_ADMIN_URL: anthropic.url,
         SLACK_BOT_TOKEN: slack.token,
         SLACK_API_URL: `${slack.url}/api`,
         PAGERDUTY_ROUTING_KEY: 'routing-key-test',

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -284,6 +286,32 @@ describe('flag changes on the app database as the seed has it', () => {
     assert.ok(!JSON.stringify(out).includes(token), 'the token is not in the outcome');
     const { rows } = await store.query('SELECT output FROM mitigation_runs WHERE workflow_id = $1', [workflowId]);
     assert.ok(!rows[0].output.includes(token), 'nor in the ledger');
+  });
+
+  test('the admin key goes only to the admin URL, never to ANTHROPIC_BASE_URL', async () => {
+    const seen: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      seen.push(String(req.headers['x-api-key'] ?? ''));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const actions = { 'revoke-key': { providerKey: { keyId: 'key_1', status: 'inactive' } } };
+      const workerEnv = { ANTHROPIC_BASE_URL: url, ANTHROPIC_ADMIN_KEY: 'admin-secret' };
+      await runAction(actions, { workflowId: `incident/test/flags-${++seq}`, step: 'revoke-key', phase: 'apply' }, workerEnv);
+      assert.deepEqual(seen, [], 'nothing reached the base URL');
+      const revoked = await runAction(
+        actions,
+        { workflowId: `incident/test/flags-${++seq}`, step: 'revoke-key', phase: 'apply' },
+        { ...workerEnv, ANTHROPIC_ADMIN_URL: url },
+      );
+      assert.equal(revoked.status, 'succeeded', revoked.summary);
+      assert.deepEqual(seen, ['admin-secret'], 'the admin URL was told');
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   test('the same workflow id in a new run runs again; a retry inside a run does not', async () => {
