@@ -5,7 +5,7 @@ import type { QueryConfig } from 'pg';
 import type { CheckKind } from '../catalogue/document';
 import { fillVars } from '../config/action-plan';
 import type { Deps } from './deps';
-import { observe, type Observed } from './http';
+import { fetchWithCredentials, observe, type Observed } from './http';
 
 export function createCatalogueActivities({ config, telemetry }: Deps) {
   return {
@@ -37,7 +37,7 @@ export function createCatalogueActivities({ config, telemetry }: Deps) {
         if (input.kind === 'promql') {
           const url = config.dataSources.prometheus.url;
           if (!url) throw new Error('Prometheus not configured (PROMETHEUS_URL)');
-          const res = await fetch(`${url.replace(/\/$/, '')}/api/v1/query?${new URLSearchParams({ query: body })}`, {
+          const res = await fetchWithCredentials(`${url.replace(/\/$/, '')}/api/v1/query?${new URLSearchParams({ query: body })}`, {
             signal: AbortSignal.timeout(10_000),
           });
           const json = (await res.json()) as { data?: { result?: { value: [number, string] }[] }; error?: string };
@@ -46,10 +46,11 @@ export function createCatalogueActivities({ config, telemetry }: Deps) {
           return { output: value, detail: JSON.stringify(json.data?.result?.slice(0, 10) ?? []) };
         }
         const [method, url] = body.split(/\s+/);
-        const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
+        const res = await fetchWithCredentials(url, { method, signal: AbortSignal.timeout(10_000) });
         const text = method === 'HEAD' ? '' : (await res.text()).slice(0, 500);
         return { output: String(res.status), detail: text };
-      }, body);
+        // What is recorded of the check (its query) names a URL without its credentials.
+      }, body.replace(/\/\/[^/@\s]*@/g, '//'));
     },
   };
 }

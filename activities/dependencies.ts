@@ -1,7 +1,7 @@
 // Dependency check: Postgres and Redis reachability, latency and saturation; downstream status
 // pages; and, after a secret restore, whether the OTLP exporter endpoints answer.
 import type { Deps } from './deps';
-import { fetchJson, observe, type Observed } from './http';
+import { fetchJson, fetchWithCredentials, observe, shownUrl, type Observed } from './http';
 import { redisInfo } from './redis-info';
 
 export interface DependencyHealth {
@@ -85,11 +85,11 @@ export function createDependencyActivities({ config, telemetry }: Deps) {
             });
             return {
               name: page.name,
-              url: page.url,
+              url: shownUrl(page.url),
               indicator: body.status?.indicator ?? 'unknown',
               description: body.status?.description ?? '',
             };
-          }, page.url),
+          }, shownUrl(page.url)),
         ),
       );
     },
@@ -97,12 +97,13 @@ export function createDependencyActivities({ config, telemetry }: Deps) {
     async checkOtelEndpoints(): Promise<EndpointCheck[]> {
       return Promise.all(
         config.dataSources.otelEndpoints.map(async (url) => {
+          const shown = shownUrl(url);
           try {
-            const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5000), body: '' });
-            return { url, reachable: true, detail: `answered ${res.status}` };
+            const res = await fetchWithCredentials(url, { method: 'POST', signal: AbortSignal.timeout(5000), body: '' });
+            return { url: shown, reachable: true, detail: `answered ${res.status}` };
           } catch (err) {
             const code = (err as { cause?: { code?: string } }).cause?.code;
-            return { url, reachable: false, detail: code ?? (err as Error).message };
+            return { url: shown, reachable: false, detail: code ?? (err as Error).message };
           }
         }),
       );

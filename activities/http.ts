@@ -5,19 +5,45 @@ export class SourceError extends Error {
 
 export async function fetchJson<T>(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<T> {
   const { timeoutMs = 10_000, ...rest } = init;
+  const origin = new URL(shownUrl(url)).origin;
   let res: Response;
   try {
-    res = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetchWithCredentials(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new SourceError(`${new URL(url).origin} unreachable: ${cause ?? (err as Error).message}`);
+    throw new SourceError(`${origin} unreachable: ${cause ?? (err as Error).message}`);
   }
   const text = await res.text();
-  if (!res.ok) throw new SourceError(`${new URL(url).origin} answered ${res.status}: ${text.slice(0, 300)}`);
+  if (!res.ok) throw new SourceError(`${origin} answered ${res.status}: ${text.slice(0, 300)}`);
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new SourceError(`${new URL(url).origin} answered ${res.status} with a body that is not JSON`);
+    throw new SourceError(`${origin} answered ${res.status} with a body that is not JSON`);
+  }
+}
+
+/**
+ * fetch, with a URL's `user:password` sent as Basic authorization instead: Node refuses them in the
+ * URL and would name them in its error, which lands in history and the incident's record.
+ */
+export function fetchWithCredentials(url: string, init: RequestInit = {}): Promise<Response> {
+  const target = new URL(url);
+  if (!target.username && !target.password) return fetch(target, init);
+  const headers = new Headers(init.headers);
+  const user = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
+  if (!headers.has('authorization')) headers.set('authorization', `Basic ${Buffer.from(user).toString('base64')}`);
+  return fetch(shownUrl(url), { ...init, headers });
+}
+
+/** A URL as it may be shown and recorded: without its user and password. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(not a valid URL)';
   }
 }
 
