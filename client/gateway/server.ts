@@ -57,6 +57,12 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  // A web page can post text/plain or a form to any origin without a preflight: JSON endpoints take JSON only.
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    return Promise.reject(new HttpError(415, `content-type must be application/json, not "${type || 'none'}"`));
+  }
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {

@@ -197,6 +197,14 @@ describe('gateway', () => {
       'basic auth with the token as password',
     );
 
+    // A form post from a web page needs no preflight: a JSON endpoint takes JSON only.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', '']) {
+      const res = await post('/alertmanager', ok, { authorization: `Bearer ${TOKEN}`, 'content-type': type });
+      assert.equal(res.status, 415, type);
+      assert.match(((await res.json()) as { error: string }).error, /application\/json/);
+      assert.equal((await post('/incidents/x/decisions', { step: 's', decision: 'approve', by: 'a' }, { 'content-type': type })).status, 415);
+    }
+
     const notJson = await post('/alertmanager', '{"version": "4", ');
     assert.equal(notJson.status, 400);
     assert.match(((await notJson.json()) as { error: string }).error, /not JSON/);
