@@ -10,7 +10,7 @@ import { observe, type Observed } from './http';
 import { appTable, missingColumn, telemetrySource } from './telemetry-app';
 import { readDiagnostic, type DiagnosticName, type DiagnosticRows, type TelemetryTarget } from './telemetry';
 import { HISTORY_LIVE, HISTORY_ROLLUP } from './telemetry-rollup-sql';
-import { floorHour, HOUR_MS, readRollupState, rollupsCannotAnswer } from './telemetry-rollup-state';
+import { floorHour, HOUR_MS, readRollupState, rollupsCannotAnswer, type RollupState } from './telemetry-rollup-state';
 
 export interface HourCost {
   hour: string;
@@ -166,7 +166,7 @@ async function hourlyCostHistory(target: TelemetryTarget, now: Date, days: numbe
   if (!target.store) return raw('');
   const store = target.store;
   let why: string | undefined;
-  let state;
+  let state: RollupState | undefined;
   try {
     state = await readRollupState(store, telemetrySource(target.telemetry));
     why = rollupsCannotAnswer(state, fromMs, now.getTime());
