@@ -4,6 +4,7 @@ import { createActionActivities } from './actions';
 import { createCatalogueActivities } from './catalogue';
 import { createCertificateActivities } from './certificates';
 import { createCostActivities } from './cost';
+import { createDecisionProofActivities } from './decision-proof';
 import { createIncidentInputActivities } from './incident-input';
 import { createKeyAuditActivities } from './key-audit';
 import { createMaintenanceActivities } from './maintenance';
@@ -38,6 +39,7 @@ export function createActivities(deps: Deps) {
     ...createMaintenanceActivities(deps),
     ...createDrillActivities(deps),
     ...createTelemetryRollupActivities(deps),
+    ...createDecisionProofActivities(deps),
   };
 }
 

@@ -9,6 +9,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { signDecision } from '../activities/decision-proof';
 import { runbookInput } from '../config/runbook-input';
 import type { Config } from '../config/schema';
 import {
@@ -98,10 +99,15 @@ export class Incidents {
     private readonly client: Client,
     private readonly config: Config,
     private readonly taskQueue: string,
+    private readonly signingKey?: string,
   ) {}
 
-  static create(client: Client, config: Config, taskQueue = TASK_QUEUE): Incidents {
-    return new Incidents(client, config, taskQueue);
+  /**
+   * `signingKey` (DECISION_SIGNING_KEY): the gateway's, to prove the decisions whose responder token
+   * it checked (`authenticated: true`). Without it no decision is authenticated.
+   */
+  static create(client: Client, config: Config, taskQueue = TASK_QUEUE, signingKey?: string): Incidents {
+    return new Incidents(client, config, taskQueue, signingKey);
   }
 
   buildInput(req: StartRequest, key: string, routeParams: Record<string, unknown> = {}): RunbookInput {
@@ -163,8 +169,13 @@ export class Incidents {
     }
   }
 
-  async decide(workflowId: string, decision: DecisionInput, timeoutMs = 10_000): Promise<DecisionResult> {
+  async decide(workflowId: string, input: DecisionInput, timeoutMs = 10_000): Promise<DecisionResult> {
     const handle = this.client.workflow.getHandle(workflowId);
+    const { proof: _, ...claim } = input;
+    const decision: DecisionInput =
+      claim.authenticated && this.signingKey
+        ? { ...claim, proof: signDecision(this.signingKey, workflowId, claim) }
+        : { ...claim, authenticated: false };
     try {
       return await this.client.withDeadline(Date.now() + timeoutMs, () =>
         handle.executeUpdate(decideUpdate, { args: [decision] }),

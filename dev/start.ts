@@ -2,6 +2,7 @@
 // (persistent SQLite in .data/), embedded Postgres (migrated), the worker and the gateway.
 // TEMPORAL_ADDRESS / DATABASE_URL, when set, are used instead and nothing of that kind is started.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'pg';
@@ -80,6 +81,9 @@ async function main(): Promise<void> {
     await pool.end();
     if (telemetry !== pool) await telemetry.end();
     log('migrations applied');
+
+    // The gateway proves the decisions whose responder token it checked; the worker checks the proof.
+    env.DECISION_SIGNING_KEY ||= randomBytes(32).toString('hex');
 
     for (const [name, entry] of [
       ['worker', 'worker/main.ts'],

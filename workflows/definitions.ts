@@ -79,8 +79,17 @@ export interface DecisionInput {
   decision: DecisionKind;
   by: string;
   comment?: string;
-  /** False when the decider was not authenticated (no responders configured). */
+  /** Claimed by the gateway after it checked a responder's token; believed only with a valid `proof`. */
   authenticated?: boolean;
+  /** The gateway's HMAC over the decision (activities/decision-proof.ts). */
+  proof?: DecisionProof;
+}
+
+export interface DecisionProof {
+  /** When the gateway signed it (ISO 8601). */
+  at: string;
+  /** HMAC-SHA256, hex. */
+  mac: string;
 }
 
 export interface DecisionResult {

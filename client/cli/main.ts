@@ -1,5 +1,6 @@
 // `runbook`: start, list, inspect and decide incidents; render the runbooks as Markdown.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load';
@@ -10,13 +11,15 @@ import {
   MAINTENANCE_RUNBOOKS,
   RUNBOOK_IDS,
   TASK_QUEUE,
+  type DecisionInput,
   type DecisionKind,
+  type DecisionResult,
   type IncidentState,
   type MaintenanceRunbook,
   type RunbookId,
 } from '../../workflows/definitions';
 import { drillStatus, renderDrillReport, renderDrillStatus, runDrill, syncDrillSchedules } from '../drills';
-import { DecisionRefused, Incidents } from '../incidents';
+import { DecisionRefused, Incidents, type DecisionError } from '../incidents';
 import {
   maintenanceStatus,
   renderMaintenanceStatus,
@@ -48,6 +51,34 @@ const USAGE = `usage:
   runbook docs [--out DIR]`;
 
 class UsageError extends Error {}
+
+/** RUNBOOK_TOKEN, else the first line of ~/.config/runbook/token. */
+function responderToken(): string | undefined {
+  if (process.env.RUNBOOK_TOKEN) return process.env.RUNBOOK_TOKEN;
+  try {
+    return readFileSync(path.join(os.homedir(), '.config', 'runbook', 'token'), 'utf8').split('\n')[0].trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function decideThroughGateway(workflowId: string, input: DecisionInput, token: string): Promise<DecisionResult> {
+  const gateway = (process.env.RUNBOOK_GATEWAY_URL ?? 'http://127.0.0.1:8088').replace(/\/$/, '');
+  let res: Response;
+  try {
+    res = await fetch(`${gateway}/incidents/${encodeURIComponent(workflowId)}/decisions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(input),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw new DecisionRefused(503, `gateway ${gateway} unreachable (RUNBOOK_GATEWAY_URL): ${(err as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({}))) as DecisionResult & { error?: string };
+  if (!res.ok) throw new DecisionRefused(res.status as DecisionError['code'], body.error ?? `gateway answered ${res.status}`);
+  return body;
+}
 
 function parse(argv: string[]) {
   return parseArgs({
@@ -164,7 +195,11 @@ async function run(argv: string[]): Promise<void> {
         if (!workflowId || !step || !DECISIONS.includes(decision))
           throw new UsageError(`${command}: need <workflow-id> <step>${command === 'decide' ? ' <decision>' : ''}`);
         if (!o.by) throw new UsageError(`${command}: --by <name> is required`);
-        const result = await incidents.decide(workflowId, { step, decision, by: o.by, comment: o.comment });
+        const input = { step, decision, by: o.by, comment: o.comment };
+        // With a responder token the decision goes through the gateway, which authenticates it; without
+        // one it reaches Temporal directly, unauthenticated (refused when responders are configured).
+        const token = responderToken();
+        const result = token ? await decideThroughGateway(workflowId, input, token) : await incidents.decide(workflowId, input);
         console.log(o.json ? JSON.stringify(result) : `${result.decision} accepted for ${result.step} by ${result.by}`);
         return;
       }

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     store: IncidentStore.create(pools.store),
     webhookToken: process.env.WEBHOOK_TOKEN || undefined,
     taskQueue: process.env.RUNBOOKS_TASK_QUEUE || undefined,
+    signingKey: process.env.DECISION_SIGNING_KEY || undefined,
   });
   server.listen(port, process.env.GATEWAY_HOST ?? '127.0.0.1', () =>
     console.log(`gateway listening on http://127.0.0.1:${port}`),

@@ -26,6 +26,8 @@ export interface GatewayDeps {
   decisionTimeoutMs?: number;
   /** Task queue for started runbooks; tests give each file its own. */
   taskQueue?: string;
+  /** DECISION_SIGNING_KEY: proves to the worker the decisions whose responder token was checked here. */
+  signingKey?: string;
   log?: (line: string) => void;
 }
 
@@ -111,7 +113,7 @@ function alertKey(alert: WebhookAlert): string {
 export function createGateway(deps: GatewayDeps): http.Server {
   const { config, store } = deps;
   const router = Router.fromConfig(config);
-  const incidents = Incidents.create(deps.client, config, deps.taskQueue);
+  const incidents = Incidents.create(deps.client, config, deps.taskQueue, deps.signingKey);
   const log = deps.log ?? ((line: string) => console.log(line));
   const responders = config.responders.map((r) => ({ ...r, token: Buffer.from(r.tokenSha256, 'hex') }));
 

@@ -2,31 +2,47 @@
 // does, with --json giving exactly one JSON document.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createGateway } from '../../client/gateway/server';
 import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import type { ConfigInput } from '../../config/schema';
 import type { IncidentState } from '../../workflows/definitions';
 import { createHarness, eventually, requireEnv, type Harness } from '../support/harness';
 
+const ALICE_TOKEN = 'alice-cli-token';
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'runbooks-cli-'));
 
 describe('runbook CLI', () => {
   let h: Harness;
+  let gateway: http.Server;
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
     const config: ConfigInput = {
-      responders: [{ name: 'alice', tokenSha256: 'a'.repeat(64), roles: ['oncall'] }],
+      responders: [{ name: 'alice', tokenSha256: sha256(ALICE_TOKEN), roles: ['oncall'] }],
       actions: { 'rollback-deploy': { run: [process.execPath, '-e', 'process.exit(0)'] } },
     };
     writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
     h = await createHarness('cli', config);
     await h.startWorker();
+    gateway = createGateway({
+      client: h.client,
+      config: h.config,
+      store: h.store,
+      taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
+      log: () => undefined,
+    });
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
     env = {
+      RUNBOOK_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`,
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
@@ -36,16 +52,25 @@ describe('runbook CLI', () => {
   });
 
   after(async () => {
+    gateway?.closeAllConnections();
+    await new Promise((r) => gateway?.close(r));
     await h?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   function runbook(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runbookWith({}, ...args);
+  }
+
+  function runbookWith(
+    extra: NodeJS.ProcessEnv,
+    ...args: string[]
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         [path.join(PROJECT_ROOT, 'bin/runbook'), ...args],
-        { env, cwd: dir },
+        { env: { ...env, ...extra }, cwd: dir },
         (err, stdout, stderr) => {
           resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
         },
@@ -117,20 +142,30 @@ describe('runbook CLI', () => {
     const text = await runbook('status', out.workflowId);
     assert.match(text.stdout, /WAITING: acknowledge/);
 
-    const forbidden = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'mallory');
-    assert.equal(forbidden.code, 1);
-    assert.match(forbidden.stderr, /refused \(403\)/);
-    const acked = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice', '--comment', 'on it');
+    // Without a responder token the CLI reaches Temporal directly: refused, whatever name it gives.
+    const stranger = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'mallory');
+    assert.equal(stranger.code, 1);
+    assert.match(stranger.stderr, /refused \(403\): "mallory" is not a responder/);
+    const direct = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice');
+    assert.equal(direct.code, 1);
+    assert.match(direct.stderr, /refused \(403\): not authenticated by the gateway \(no proof from the gateway\): .*RUNBOOK_TOKEN/);
+    // With one it goes through the gateway, which names the token's owner.
+    const token = { RUNBOOK_TOKEN: ALICE_TOKEN };
+    const acked = await runbookWith(token, 'ack', out.workflowId, 'acknowledge', '--by', 'someone', '--comment', 'on it');
     assert.equal(acked.code, 0, acked.stderr);
     assert.match(acked.stdout, /acknowledge accepted for acknowledge by alice/);
-    const again = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice');
+    const again = await runbookWith(token, 'ack', out.workflowId, 'acknowledge', '--by', 'alice');
     assert.match(again.stderr, /refused \(409\)/);
     const after = await eventually('the acknowledgement in `runbook status`', async () => {
       const t = (await runbook('status', out.workflowId)).stdout;
       return /done +acknowledge/.test(t) ? t : undefined;
     });
-    // Who decided, with the comment; the CLI reached Temporal without the gateway: not authenticated.
-    assert.match(after, /alice \(unauthenticated\) acknowledge at .*: "on it"/);
+    assert.match(after, /alice acknowledge at .*: "on it"/, 'authenticated: no "(unauthenticated)"');
+    const refused = await h.pool.query(
+      "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'decision_refused'",
+      [out.workflowId],
+    );
+    assert.match(refused.rows[0]?.message ?? '', /^alice tried to acknowledge acknowledge: not authenticated by the gateway/);
     await h.client.workflow.getHandle(out.workflowId).cancel();
   });
 

@@ -59,6 +59,7 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
       store: h.store,
       webhookToken: WEBHOOK_TOKEN,
       taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
     });
     await new Promise<void>((r) => gateway.listen(port, '127.0.0.1', r));

@@ -34,7 +34,13 @@ describe("the README's Try it, as written", () => {
   before(async () => {
     h = await createHarness('readme', JSON.parse(readFileSync(CONFIG, 'utf8')) as ConfigInput);
     await h.startWorker();
-    gateway = createGateway({ client: h.client, config: h.config, store: h.store, taskQueue: h.taskQueue });
+    gateway = createGateway({
+      client: h.client,
+      config: h.config,
+      store: h.store,
+      taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
+    });
     await new Promise<void>((resolve, reject) => {
       gateway.once('error', (err) => reject(new Error(`the README's gateway port 8088 is taken: ${err.message}`)));
       gateway.listen(8088, '127.0.0.1', resolve);

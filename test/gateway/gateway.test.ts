@@ -71,6 +71,7 @@ describe('gateway', () => {
       store: h.store,
       webhookToken: TOKEN,
       taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -236,6 +237,7 @@ describe('gateway', () => {
       config: h.config,
       store: h.store,
       taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
     });
     const gwDeadStore = createGateway({
@@ -243,6 +245,7 @@ describe('gateway', () => {
       config: h.config,
       store: IncidentStore.create(deadPool),
       taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
     });
     try {
@@ -362,6 +365,7 @@ describe('gateway', () => {
       config: h.config,
       store: h.store,
       taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
       decisionTimeoutMs: 1500,
       log: () => undefined,
     });

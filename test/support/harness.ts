@@ -54,7 +54,7 @@ export async function startTestServerWorker(
   );
   const running = worker.run();
   return {
-    incidents: Incidents.create(env.client as Client, config, taskQueue),
+    incidents: Incidents.create(env.client as Client, config, taskQueue, workerEnv.DECISION_SIGNING_KEY),
     async stop() {
       worker.shutdown();
       await running;
@@ -92,7 +92,9 @@ export async function createHarness(
   const address = requireEnv('TEMPORAL_ADDRESS');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
-  const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
+  // The tests decide as the gateway does: `authenticated: true` is proven with the worker's key.
+  const signingKey = env.DECISION_SIGNING_KEY ?? randomUUID();
+  const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DECISION_SIGNING_KEY: signingKey, ...env };
   // The LLM app's database: the store's unless a test gives its own (or an unreachable one).
   const telemetry = opts.telemetryUrl
     ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
@@ -107,7 +109,7 @@ export async function createHarness(
     pool,
     store,
     client,
-    incidents: Incidents.create(client, config, taskQueue),
+    incidents: Incidents.create(client, config, taskQueue, signingKey),
     env: workerEnv,
     async startWorker() {
       nativeConnection ??= await NativeConnection.connect({ address });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { decisionSignal, stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import { decideUpdate, decisionSignal, stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
@@ -117,6 +117,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
       step: 'remove-temporary-mitigations',
       decision: 'skip',
       by: 'alice',
+      authenticated: true,
     });
     const result = (await handle.result()) as RunbookResult;
     assert.equal(result.status, 'resolved');
@@ -127,7 +128,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     await recordHistory(h.client, handle.workflowId, 'aeb-v2-flag-changed-meanwhile');
   });
 
-  test('decisions by signal are checked by the same rules; a refusal is recorded and changes nothing', async () => {
+  test('only a decision the gateway proved is taken: signals and forged claims are refused and recorded', async () => {
     const env = `signal-${randomUUID().slice(0, 6)}`;
     const handle = await open(env);
     const waiting = () =>
@@ -136,37 +137,42 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
         return s.pendingApprovals.some((p) => p.step === 'acknowledge') ? s : undefined;
       });
     await waiting();
+    // The Web UI's signal names anyone, and cannot be authenticated.
     await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'bob' });
-    const refused = await eventually('the refusal in the timeline', async () => {
+    await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'alice', authenticated: true });
+    // A client that reaches Temporal directly claims the gateway authenticated it: no proof, a forged one.
+    const forged = { step: 'acknowledge', decision: 'acknowledge' as const, by: 'alice', authenticated: true };
+    const refusedWith = (why: RegExp) => (err: Error) => why.test(String((err.cause as Error | undefined)?.message));
+    await assert.rejects(handle.executeUpdate(decideUpdate, { args: [forged] }), refusedWith(/no proof from the gateway/));
+    await assert.rejects(
+      handle.executeUpdate(decideUpdate, {
+        args: [{ ...forged, proof: { at: new Date().toISOString(), mac: 'ab'.repeat(32) } }],
+      }),
+      refusedWith(/the proof does not match/),
+    );
+    const refused = await eventually('the refusals in the timeline', async () => {
       const { rows } = await h.pool.query(
-        "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'decision_refused'",
+        "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'decision_refused' ORDER BY seq",
         [handle.workflowId],
       );
-      return rows[0]?.message as string | undefined;
+      return rows.length >= 4 ? rows.map((r) => r.message as string) : undefined;
     });
-    assert.match(refused, /bob tried to acknowledge acknowledge: "bob" lacks the role/);
-    await waiting();
-    await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'alice' });
+    assert.match(refused[0], /bob tried to acknowledge acknowledge: "bob" lacks the role/);
+    assert.match(refused[1], /alice tried to acknowledge acknowledge: a signal is not authenticated: decide through the gateway/);
+    assert.match(refused[2], /alice tried to acknowledge acknowledge: not authenticated by the gateway \(no proof from the gateway\)/);
+    assert.match(refused[3], /not authenticated by the gateway \(the proof does not match\)/);
+    assert.equal((await waiting()).steps.find((x) => x.id === 'acknowledge')?.decisions, undefined, 'nothing decided');
+    // Through the gateway's path: proven, and recorded as authenticated.
+    await h.incidents.decide(handle.workflowId, { ...forged });
     const s = await eventually('the acknowledgement', async () => {
       const st: IncidentState = await handle.query(stateQuery);
       return st.steps.find((x) => x.id === 'acknowledge')?.status === 'done' ? st : undefined;
     });
     assert.deepEqual(
       s.steps.find((x) => x.id === 'acknowledge')?.decisions?.map((d) => [d.by, d.authenticated]),
-      [['alice', false]],
-      'a signal is not authenticated by the gateway',
+      [['alice', true]],
     );
-    const stored = await eventually('both decisions stored', async () => {
-      const { rows } = await h.pool.query(
-        'SELECT decided_by, outcome FROM decisions WHERE workflow_id = $1 ORDER BY id',
-        [handle.workflowId],
-      );
-      return rows.length >= 2 ? rows : undefined;
-    });
-    assert.deepEqual(stored, [
-      { decided_by: 'bob', outcome: 'refused' },
-      { decided_by: 'alice', outcome: 'accepted' },
-    ]);
+    await recordHistory(h.client, handle.workflowId, 'aeb-v2-decisions-proven');
     await handle.cancel();
   });
 
@@ -179,7 +185,12 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
       const s = await handle.query(stateQuery);
       return s.pendingApprovals.some((p) => p.step === 'manual-mitigation') ? true : undefined;
     });
-    await h.incidents.decide(handle.workflowId, { step: 'manual-mitigation', decision: 'done', by: 'alice' });
+    await h.incidents.decide(handle.workflowId, {
+      step: 'manual-mitigation',
+      decision: 'done',
+      by: 'alice',
+      authenticated: true,
+    });
     await eventually('the validation window', async () =>
       (await handle.query(stateQuery)).status === 'validating' ? true : undefined,
     );

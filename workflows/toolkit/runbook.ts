@@ -4,7 +4,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -49,6 +51,12 @@ const store = proxyActivities<Activities>({
   // The store may be down; the runbook goes on and its record lands when it is back.
   retry: { initialInterval: '1s', maximumInterval: '1m', backoffCoefficient: 2 },
 });
+
+const HOW_TO_DECIDE =
+  'decide through the gateway with a responder token (the runbook CLI with RUNBOOK_TOKEN, or POST /incidents/:id/decisions)';
+
+// The worker checks a decision's proof with its key; the key never enters the workflow.
+const proof = proxyLocalActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
 
 const notify = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -129,11 +137,13 @@ export class Runbook {
     };
     this.alertsFiring = new Set();
     setHandler(stateQuery, () => this.state);
-    setHandler(decideUpdate, (d) => this.accept(d), { validator: (d) => this.check(d) });
+    setHandler(decideUpdate, async (d) => this.accept(await this.authenticate(d)), { validator: (d) => this.check(d) });
     setHandler(decisionSignal, (d) => {
       try {
         this.check(d);
-        this.accept(d);
+        // A signal carries no proof: with responders configured only the gateway's update decides.
+        if (this.closed() && patched('decision-proof')) throw new Error(`a signal is not authenticated: ${HOW_TO_DECIDE}`);
+        this.accept({ ...d, authenticated: false });
       } catch (err) {
         this.record('decision_refused', `${d.by} tried to ${d.decision} ${d.step}: ${(err as Error).message}`, {
           ...d,
@@ -451,6 +461,37 @@ export class Runbook {
         message: `"${d.by}" lacks the role for "${d.step}" (needs ${waiter.pending.roles.join(' or ')})`,
       });
     }
+  }
+
+  /** Responders are configured: a decision must come through the gateway with a responder's token. */
+  private closed(): boolean {
+    return Object.keys(this.input.responders).length > 0;
+  }
+
+  /**
+   * Authenticated only when the gateway says it checked a responder's token and the worker finds its
+   * proof good. With responders configured nothing else decides; the refusal is recorded and says
+   * how to decide instead. Incidents started before proofs took the gateway's word.
+   */
+  private async authenticate(d: DecisionInput): Promise<DecisionInput> {
+    if (!this.closed()) return { ...d, authenticated: false };
+    if (!patched('decision-proof')) return d;
+    const { problem } = d.proof
+      ? await proof.verifyDecision.executeWithOptions({ summary: `check ${d.by}'s decision` }, [
+          { workflowId: workflowInfo().workflowId, decision: d },
+        ])
+      : { problem: 'no proof from the gateway' };
+    if (problem) throw this.refuse(d, `not authenticated by the gateway (${problem})`);
+    this.check(d);
+    return { ...d, authenticated: true };
+  }
+
+  /** Records a refused decision with how to decide instead, and returns the refusal to throw. */
+  private refuse(d: DecisionInput, why: string): ApplicationFailure {
+    const message = `${why}: ${HOW_TO_DECIDE}`;
+    const { proof: _, ...shown } = d;
+    this.record('decision_refused', `${d.by} tried to ${d.decision} ${d.step}: ${message}`, shown);
+    return ApplicationFailure.create({ type: 'Forbidden', message, nonRetryable: true });
   }
 
   private accept(input: DecisionInput): DecisionResult {
