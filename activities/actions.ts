@@ -112,7 +112,10 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       const plan = planAction(action, req.phase, vars);
       // The Admin API needs its key: without it revoking is a responder's job.
       if (!action || !plan || (action.providerKey && !env.ANTHROPIC_ADMIN_KEY))
-        return { status: 'not_configured', summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}` };
+        return {
+          status: 'not_configured',
+          summary: `no ${req.phase === 'apply' ? 'action' : 'undo'} configured for ${req.step}`,
+        };
       // Never a literal `{name}` in production: a value this incident does not have is a human's call.
       if (plan.unfilled.length)
         return {
@@ -149,7 +152,12 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
         if (!earlier?.outcome && meant && req.phase === 'apply' && (await landed(flag!.feature, meant))) {
           const output = `${flag!.feature}: changed before the worker stopped`;
           await store.finishMitigationRun(key, { outcome: 'succeeded', exitCode: 0, output, applied: { row: meant } });
-          return { status: 'succeeded', summary: `${label} took effect before the worker stopped`, exitCode: 0, output };
+          return {
+            status: 'succeeded',
+            summary: `${label} took effect before the worker stopped`,
+            exitCode: 0,
+            output,
+          };
         }
         if (!earlier?.outcome)
           return { status: 'outcome_unknown', summary: `${label} started earlier and its outcome was never recorded` };
@@ -164,12 +172,25 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
       try {
         if (flag && req.phase === 'apply') {
           const made = await flags.apply(flagChange(flag), author);
-          result = { exitCode: 0, output: made.summary, run: { prior: { row: made.prior }, applied: { row: made.applied } } };
+          result = {
+            exitCode: 0,
+            output: made.summary,
+            run: { prior: { row: made.prior }, applied: { row: made.applied } },
+          };
         } else if (flag && change?.applied) {
           const restored = await flags.restore(flag.feature, change.prior?.row ?? null, change.applied.row, author);
-          result = { exitCode: restored.outcome === 'conflict' ? 1 : 0, output: restored.summary, conflict: restored.outcome === 'conflict' };
+          result = {
+            exitCode: restored.outcome === 'conflict' ? 1 : 0,
+            output: restored.summary,
+            conflict: restored.outcome === 'conflict',
+          };
         } else if (action.providerKey) result = await changeProviderKey(fillVars(action.providerKey, vars), env);
-        else result = await runCommand(fillVars((req.phase === 'apply' ? action.run : action.undo) ?? [], vars), action, env);
+        else
+          result = await runCommand(
+            fillVars((req.phase === 'apply' ? action.run : action.undo) ?? [], vars),
+            action,
+            env,
+          );
       } catch (err) {
         if (err instanceof ValueColumnMissing) {
           await store.finishMitigationRun(key, { outcome: 'failed', exitCode: 2, output: err.message });
@@ -178,12 +199,22 @@ export function createActionActivities({ config, store, telemetry, env }: Deps) 
         result = { exitCode: 1, output: (err as Error).message };
       }
       const outcome = result.conflict ? 'conflict' : result.exitCode === 0 ? 'succeeded' : 'failed';
-      await store.finishMitigationRun(key, { outcome, exitCode: result.exitCode, output: result.output, ...result.run });
+      await store.finishMitigationRun(key, {
+        outcome,
+        exitCode: result.exitCode,
+        output: result.output,
+        ...result.run,
+      });
       const what = flag ? result.output : plan.what;
       const lastLine = result.output.split('\n').pop() ?? '';
       return {
         status: outcome,
-        summary: outcome === 'succeeded' ? `${what}: ok` : outcome === 'conflict' ? what : `${what}: exit ${result.exitCode} ${lastLine}`.trim(),
+        summary:
+          outcome === 'succeeded'
+            ? `${what}: ok`
+            : outcome === 'conflict'
+              ? what
+              : `${what}: exit ${result.exitCode} ${lastLine}`.trim(),
         exitCode: result.exitCode,
         output: result.output,
       };

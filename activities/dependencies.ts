@@ -99,7 +99,11 @@ export function createDependencyActivities({ config, telemetry }: Deps) {
         config.dataSources.otelEndpoints.map(async (url) => {
           const shown = shownUrl(url);
           try {
-            const res = await fetchWithCredentials(url, { method: 'POST', signal: AbortSignal.timeout(5000), body: '' });
+            const res = await fetchWithCredentials(url, {
+              method: 'POST',
+              signal: AbortSignal.timeout(5000),
+              body: '',
+            });
             return { url: shown, reachable: true, detail: `answered ${res.status}` };
           } catch (err) {
             const code = (err as { cause?: { code?: string } }).cause?.code;

@@ -24,8 +24,7 @@ export interface AppliedChange {
 }
 
 export type RestoreResult =
-  | { outcome: 'restored' | 'unchanged'; summary: string }
-  | { outcome: 'conflict'; current: FlagRow; summary: string };
+  { outcome: 'restored' | 'unchanged'; summary: string } | { outcome: 'conflict'; current: FlagRow; summary: string };
 
 interface Columns {
   value?: string;
@@ -99,7 +98,10 @@ export class FlagTable {
       change.whenLastHourCostAbove === undefined
         ? `INSERT INTO feature_flags (${insertCols.join(', ')}) SELECT ${insertVals.join(', ')} WHERE NOT EXISTS (SELECT 1 FROM prior) RETURNING 1`
         : 'SELECT 1 WHERE false';
-    const { rows } = await this.pool.query<{ prior: { enabled: boolean; value?: string | null } | null; changed: string }>(
+    const { rows } = await this.pool.query<{
+      prior: { enabled: boolean; value?: string | null } | null;
+      changed: string;
+    }>(
       `WITH prior AS (
          SELECT enabled${cols.value ? `, ${cols.value}::text AS value` : ''} FROM feature_flags WHERE feature = $1 FOR UPDATE
        ), updated AS (
@@ -121,7 +123,8 @@ export class FlagTable {
 
   /** Puts the prior row back, but only while the row is still as the change left it. */
   async restore(feature: string, prior: FlagRow, applied: FlagRow, author: string): Promise<RestoreResult> {
-    if (!applied) return { outcome: 'unchanged', summary: `${feature}: the change changed nothing, nothing to put back` };
+    if (!applied)
+      return { outcome: 'unchanged', summary: `${feature}: the change changed nothing, nothing to put back` };
     const cols = await this.columns();
     const params: unknown[] = [feature, applied.enabled];
     let still = 'feature = $1 AND enabled = $2';
@@ -144,7 +147,8 @@ export class FlagTable {
     const { rowCount } = await this.pool.query(sql, params);
     if (rowCount) return { outcome: 'restored', summary: `feature_flags.${feature} back to ${showFlag(prior)}` };
     const current = await this.read(feature);
-    if (same(current, prior)) return { outcome: 'unchanged', summary: `feature_flags.${feature} already ${showFlag(prior)}` };
+    if (same(current, prior))
+      return { outcome: 'unchanged', summary: `feature_flags.${feature} already ${showFlag(prior)}` };
     return {
       outcome: 'conflict',
       current,
@@ -164,7 +168,14 @@ function toRow(r: { enabled: boolean; value?: string | null }, cols: Columns): F
 }
 
 /** Who changed the row and when, where the table keeps that. */
-function stamp(cols: Columns, params: unknown[], sets: string[], insertCols: string[], insertVals: string[], author: string) {
+function stamp(
+  cols: Columns,
+  params: unknown[],
+  sets: string[],
+  insertCols: string[],
+  insertVals: string[],
+  author: string,
+) {
   if (cols.updatedAt) {
     sets.push('updated_at = now()');
     insertCols.push('updated_at');

@@ -70,5 +70,8 @@ export function fill(template: string, scope: { service: string; environment: st
 
 /** A string's inside for a PromQL/LogQL double-quoted literal (Go escapes). */
 function quoted(value: string): string {
-  return value.replace(/[\\"\n\r\t]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? c);
+  return value.replace(
+    /[\\"\n\r\t]/g,
+    (c) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? c,
+  );
 }

@@ -240,7 +240,12 @@ async function main(): Promise<number> {
       console.log(`| ${r.step} | ${r.rows} | ${r.fast.toFixed(1)} | ${r.seed.toFixed(1)} | ${r.equal} |`);
     console.log(`| **total** | | **${total('fast').toFixed(1)}** | **${total('seed').toFixed(1)}** | |`);
     console.log(`\nload: generate into app ${(genMs / 1000).toFixed(1)} s`);
-    console.log(`machine load average at the end (1, 5, 15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+    console.log(
+      `machine load average at the end (1, 5, 15 min): ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(', ')}`,
+    );
     console.log(
       `rollup backfill of ${opts.retention}: ${passMs.length} passes, ${(backfillMs / 1000).toFixed(1)} s (median pass ${median(passMs).toFixed(0)} ms, slowest ${Math.max(...passMs).toFixed(0)} ms)`,
     );

@@ -53,7 +53,8 @@ export function planAction(
   if (spec.flag) {
     const f = spec.flag;
     const change = `enabled=${f.enabled}${f.value !== undefined ? ` value=${f.value}` : ''}`;
-    const when = f.whenLastHourCostAbove !== undefined ? ` if the last hour cost more than $${f.whenLastHourCostAbove}` : '';
+    const when =
+      f.whenLastHourCostAbove !== undefined ? ` if the last hour cost more than $${f.whenLastHourCostAbove}` : '';
     return plan(`set feature_flags.${f.feature} ${change}${when}`, f);
   }
   if (spec.providerKey) {

@@ -49,7 +49,10 @@ function unknownPlaceholders(config: Config): string[] {
   return Object.entries(config.actions).flatMap(([step, action]) =>
     placeholders({ run: action.run, undo: action.undo, flag: action.flag, providerKey: action.providerKey })
       .filter((name) => !known.has(name))
-      .map((name) => `actions.${step}: unknown placeholder {${name}} (use {service}, {environment}, a runbook parameter, a diagnosis variable such as {feature}, or a catalogue runbook's vars)`),
+      .map(
+        (name) =>
+          `actions.${step}: unknown placeholder {${name}} (use {service}, {environment}, a runbook parameter, a diagnosis variable such as {feature}, or a catalogue runbook's vars)`,
+      ),
   );
 }
 

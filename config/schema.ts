@@ -34,7 +34,10 @@ export const actionSchema = z
     undoFlag: z
       .unknown()
       .optional()
-      .refine((v) => v === undefined, 'undoFlag is no longer used: undo restores the flag row as it was before the incident'),
+      .refine(
+        (v) => v === undefined,
+        'undoFlag is no longer used: undo restores the flag row as it was before the incident',
+      ),
     providerKey: providerKeyChange.optional(),
     timeout: duration.default('10m'),
     cwd: z.string().optional(),
@@ -114,7 +117,12 @@ export const configSchema = z.object({
        * written only where they exist.
        */
       featureFlags: z
-        .object({ valueColumn: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a column name').default('value') })
+        .object({
+          valueColumn: z
+            .string()
+            .regex(/^[a-z_][a-z0-9_]*$/, 'a column name')
+            .default('value'),
+        })
         .prefault({}),
       /** The app's own view of the LLM provider: PromQL, {service} and {environment} filled in. */
       llmProvider: z

@@ -368,7 +368,15 @@ export class IncidentStore {
     const res = await this.pool.query(
       `INSERT INTO mitigation_runs (workflow_id, run_id, step, phase, approved_by, action, prior)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-      [key.workflowId, key.runId, key.step, key.phase, by, JSON.stringify(action), prior === undefined ? null : JSON.stringify(prior)],
+      [
+        key.workflowId,
+        key.runId,
+        key.step,
+        key.phase,
+        by,
+        JSON.stringify(action),
+        prior === undefined ? null : JSON.stringify(prior),
+      ],
     );
     return res.rowCount === 1;
   }

@@ -56,7 +56,11 @@ class UsageError extends Error {}
 function responderToken(): string | undefined {
   if (process.env.RUNBOOK_TOKEN) return process.env.RUNBOOK_TOKEN;
   try {
-    return readFileSync(path.join(os.homedir(), '.config', 'runbook', 'token'), 'utf8').split('\n')[0].trim() || undefined;
+    return (
+      readFileSync(path.join(os.homedir(), '.config', 'runbook', 'token'), 'utf8')
+        .split('\n')[0]
+        .trim() || undefined
+    );
   } catch {
     return undefined;
   }
@@ -76,7 +80,8 @@ async function decideThroughGateway(workflowId: string, input: DecisionInput, to
     throw new DecisionRefused(503, `gateway ${gateway} unreachable (RUNBOOK_GATEWAY_URL): ${(err as Error).message}`);
   }
   const body = (await res.json().catch(() => ({}))) as DecisionResult & { error?: string };
-  if (!res.ok) throw new DecisionRefused(res.status as DecisionError['code'], body.error ?? `gateway answered ${res.status}`);
+  if (!res.ok)
+    throw new DecisionRefused(res.status as DecisionError['code'], body.error ?? `gateway answered ${res.status}`);
   return body;
 }
 
@@ -199,7 +204,9 @@ async function run(argv: string[]): Promise<void> {
         // With a responder token the decision goes through the gateway, which authenticates it; without
         // one it reaches Temporal directly, unauthenticated (refused when responders are configured).
         const token = responderToken();
-        const result = token ? await decideThroughGateway(workflowId, input, token) : await incidents.decide(workflowId, input);
+        const result = token
+          ? await decideThroughGateway(workflowId, input, token)
+          : await incidents.decide(workflowId, input);
         console.log(o.json ? JSON.stringify(result) : `${result.decision} accepted for ${result.step} by ${result.by}`);
         return;
       }

@@ -148,10 +148,22 @@ describe('runbook CLI', () => {
     assert.match(stranger.stderr, /refused \(403\): "mallory" is not a responder/);
     const direct = await runbook('ack', out.workflowId, 'acknowledge', '--by', 'alice');
     assert.equal(direct.code, 1);
-    assert.match(direct.stderr, /refused \(403\): not authenticated by the gateway \(no proof from the gateway\): .*RUNBOOK_TOKEN/);
+    assert.match(
+      direct.stderr,
+      /refused \(403\): not authenticated by the gateway \(no proof from the gateway\): .*RUNBOOK_TOKEN/,
+    );
     // With one it goes through the gateway, which names the token's owner.
     const token = { RUNBOOK_TOKEN: ALICE_TOKEN };
-    const acked = await runbookWith(token, 'ack', out.workflowId, 'acknowledge', '--by', 'someone', '--comment', 'on it');
+    const acked = await runbookWith(
+      token,
+      'ack',
+      out.workflowId,
+      'acknowledge',
+      '--by',
+      'someone',
+      '--comment',
+      'on it',
+    );
     assert.equal(acked.code, 0, acked.stderr);
     assert.match(acked.stdout, /acknowledge accepted for acknowledge by alice/);
     const again = await runbookWith(token, 'ack', out.workflowId, 'acknowledge', '--by', 'alice');
@@ -165,7 +177,10 @@ describe('runbook CLI', () => {
       "SELECT message FROM incident_events WHERE workflow_id = $1 AND kind = 'decision_refused'",
       [out.workflowId],
     );
-    assert.match(refused.rows[0]?.message ?? '', /^alice tried to acknowledge acknowledge: not authenticated by the gateway/);
+    assert.match(
+      refused.rows[0]?.message ?? '',
+      /^alice tried to acknowledge acknowledge: not authenticated by the gateway/,
+    );
     await h.client.workflow.getHandle(out.workflowId).cancel();
   });
 

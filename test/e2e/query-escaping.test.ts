@@ -15,7 +15,10 @@ const HOSTILE = 'x"}[20s])) or vector(0) or sum(rate(http_requests_total{a="';
 
 test('fill quotes each value once: no closing quote, no second substitution', () => {
   assert.equal(
-    fill('up{service="{service}",environment="{environment}"}', { service: 'a"b\\c{environment}', environment: 'prod\n' }),
+    fill('up{service="{service}",environment="{environment}"}', {
+      service: 'a"b\\c{environment}',
+      environment: 'prod\n',
+    }),
     'up{service="a\\"b\\\\c{environment}",environment="prod\\n"}',
   );
 });

@@ -203,7 +203,11 @@ describe('gateway', () => {
       const res = await post('/alertmanager', ok, { authorization: `Bearer ${TOKEN}`, 'content-type': type });
       assert.equal(res.status, 415, type);
       assert.match(((await res.json()) as { error: string }).error, /application\/json/);
-      assert.equal((await post('/incidents/x/decisions', { step: 's', decision: 'approve', by: 'a' }, { 'content-type': type })).status, 415);
+      assert.equal(
+        (await post('/incidents/x/decisions', { step: 's', decision: 'approve', by: 'a' }, { 'content-type': type }))
+          .status,
+        415,
+      );
     }
 
     const notJson = await post('/alertmanager', '{"version": "4", ');

@@ -103,11 +103,8 @@ describe('llm-provider-incident on the local Temporal server', () => {
     }
   }
   const pending = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
-  const decide = (
-    handle: WorkflowHandle,
-    step: string,
-    decision: DecisionKind,
-  ) => h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
+  const decide = (handle: WorkflowHandle, step: string, decision: DecisionKind) =>
+    h.incidents.decide(handle.workflowId, { step, decision, by: 'alice', authenticated: false });
   const flag = async (feature: string) =>
     (await h.pool.query('SELECT enabled, value FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
       { enabled: boolean; value: string | null } | undefined;

@@ -104,7 +104,9 @@ describe('mitigations through the guided runbook', () => {
   }
 
   test('the same incident firing again after it closed: its approved rollback runs again, on its own service', async () => {
-    const doc = documentWith('## Immediate Actions\n\n1. Act\n   ```action\n   roll-back\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n');
+    const doc = documentWith(
+      '## Immediate Actions\n\n1. Act\n   ```action\n   roll-back\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n',
+    );
     const key = `again-${randomUUID().slice(0, 6)}`;
     const first = await startDocument(doc, key);
     const asked = await pendingOn(first, 'roll-back');
@@ -129,7 +131,9 @@ describe('mitigations through the guided runbook', () => {
   });
 
   test('a step with nothing configured asks once: do it by hand, and records who did', async () => {
-    const doc = documentWith('## Immediate Actions\n\n1. Act\n   ```action\n   fail-over-db\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n');
+    const doc = documentWith(
+      '## Immediate Actions\n\n1. Act\n   ```action\n   fail-over-db\n   ```\n\n## Investigation Steps\n\n## Resolution Steps\n',
+    );
     const handle = await startDocument(doc, `hand-${randomUUID().slice(0, 6)}`);
     const asked = await pendingOn(handle, 'fail-over-db');
     assert.equal(asked.kind, 'manual', 'no approval first: there is nothing for the tool to run');
@@ -151,7 +155,9 @@ describe('mitigations through the guided runbook', () => {
       'one question, one answer',
     );
     assert.equal(s.mitigations.find((m) => m.step === 'fail-over-db')?.status, 'applied');
-    const { rowCount } = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
+    const { rowCount } = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [
+      handle.workflowId,
+    ]);
     assert.equal(rowCount, 0, 'nothing ran');
     await recordHistory(h.client, handle.workflowId, 'guided-v2-done-by-hand');
     await handle.terminate();
@@ -160,10 +166,14 @@ describe('mitigations through the guided runbook', () => {
   test('a placeholder nothing can fill is refused when the config loads, by name', () => {
     assert.throws(
       () => parseConfig({ actions: { 'roll-back': { run: ['deploy', 'rollback', '{servce}'] } } }),
-      (err: Error) => err instanceof ConfigError && /actions\.roll-back: unknown placeholder \{servce\}/.test(err.message),
+      (err: Error) =>
+        err instanceof ConfigError && /actions\.roll-back: unknown placeholder \{servce\}/.test(err.message),
     );
     assert.throws(
-      () => parseConfig({ actions: { x: { flag: { feature: 'f', enabled: true }, undoFlag: { feature: 'f', enabled: false } } } }),
+      () =>
+        parseConfig({
+          actions: { x: { flag: { feature: 'f', enabled: true }, undoFlag: { feature: 'f', enabled: false } } },
+        }),
       /undoFlag is no longer used/,
     );
   });
@@ -215,14 +225,15 @@ describe('flag changes on the app database as the seed has it', () => {
     workerEnv: NodeJS.ProcessEnv = {},
   ) {
     const config = parseConfig({ actions });
-    const { runAction } = createActionActivities(testDeps(config, store, { PATH: process.env.PATH, ...workerEnv }, app));
+    const { runAction } = createActionActivities(
+      testDeps(config, store, { PATH: process.env.PATH, ...workerEnv }, app),
+    );
     return env.run(runAction, { runId, by: 'alice', ...req }) as Promise<ActionOutcome>;
   }
 
   const flag = async (feature: string) =>
     (await db.pool.query('SELECT enabled FROM feature_flags WHERE feature = $1', [feature])).rows[0] as
-      | { enabled: boolean }
-      | undefined;
+      { enabled: boolean } | undefined;
 
   test('a flag set before the incident is put back exactly; one absent before is removed again', async () => {
     const workflowId = `incident/test/flags-${++seq}`;
@@ -299,7 +310,11 @@ describe('flag changes on the app database as the seed has it', () => {
       const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
       const actions = { 'revoke-key': { providerKey: { keyId: 'key_1', status: 'inactive' } } };
       const workerEnv = { ANTHROPIC_BASE_URL: url, ANTHROPIC_ADMIN_KEY: 'admin-secret' };
-      await runAction(actions, { workflowId: `incident/test/flags-${++seq}`, step: 'revoke-key', phase: 'apply' }, workerEnv);
+      await runAction(
+        actions,
+        { workflowId: `incident/test/flags-${++seq}`, step: 'revoke-key', phase: 'apply' },
+        workerEnv,
+      );
       assert.deepEqual(seen, [], 'nothing reached the base URL');
       const revoked = await runAction(
         actions,

@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { decideUpdate, decisionSignal, stateQuery, type IncidentState, type RunbookResult } from '../../workflows/definitions';
+import {
+  decideUpdate,
+  decisionSignal,
+  stateQuery,
+  type IncidentState,
+  type RunbookResult,
+} from '../../workflows/definitions';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
 import { needs, PROMETHEUS } from '../support/system';
@@ -105,10 +111,14 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     const handle = await mitigatedRateLimiting('tuned');
     // An operator tunes the limit while the incident runs: their value, not the runbook's to undo.
     await h.pool.query("UPDATE feature_flags SET value = 'tuned-by-ops' WHERE feature = 'api_concurrency_limit'");
-    const asked = await eventually('the question on the changed flag', async () => {
-      const st: IncidentState = await handle.query(stateQuery);
-      return st.pendingApprovals.find((p) => p.step === 'remove-temporary-mitigations');
-    }, 120_000);
+    const asked = await eventually(
+      'the question on the changed flag',
+      async () => {
+        const st: IncidentState = await handle.query(stateQuery);
+        return st.pendingApprovals.find((p) => p.step === 'remove-temporary-mitigations');
+      },
+      120_000,
+    );
     assert.match(
       asked.detail ?? '',
       /Changed since the mitigation, so not put back: raise-concurrency: feature_flags\.api_concurrency_limit was changed since the mitigation \(now enabled=true value=tuned-by-ops; set enabled=true value=raised by the mitigation, enabled=true value=default before the incident\)/,
@@ -139,11 +149,19 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     await waiting();
     // The Web UI's signal names anyone, and cannot be authenticated.
     await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'bob' });
-    await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'alice', authenticated: true });
+    await handle.signal(decisionSignal, {
+      step: 'acknowledge',
+      decision: 'acknowledge',
+      by: 'alice',
+      authenticated: true,
+    });
     // A client that reaches Temporal directly claims the gateway authenticated it: no proof, a forged one.
     const forged = { step: 'acknowledge', decision: 'acknowledge' as const, by: 'alice', authenticated: true };
     const refusedWith = (why: RegExp) => (err: Error) => why.test(String((err.cause as Error | undefined)?.message));
-    await assert.rejects(handle.executeUpdate(decideUpdate, { args: [forged] }), refusedWith(/no proof from the gateway/));
+    await assert.rejects(
+      handle.executeUpdate(decideUpdate, { args: [forged] }),
+      refusedWith(/no proof from the gateway/),
+    );
     await assert.rejects(
       handle.executeUpdate(decideUpdate, {
         args: [{ ...forged, proof: { at: new Date().toISOString(), mac: 'ab'.repeat(32) } }],
@@ -158,8 +176,14 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
       return rows.length >= 4 ? rows.map((r) => r.message as string) : undefined;
     });
     assert.match(refused[0], /bob tried to acknowledge acknowledge: "bob" lacks the role/);
-    assert.match(refused[1], /alice tried to acknowledge acknowledge: a signal is not authenticated: decide through the gateway/);
-    assert.match(refused[2], /alice tried to acknowledge acknowledge: not authenticated by the gateway \(no proof from the gateway\)/);
+    assert.match(
+      refused[1],
+      /alice tried to acknowledge acknowledge: a signal is not authenticated: decide through the gateway/,
+    );
+    assert.match(
+      refused[2],
+      /alice tried to acknowledge acknowledge: not authenticated by the gateway \(no proof from the gateway\)/,
+    );
     assert.match(refused[3], /not authenticated by the gateway \(the proof does not match\)/);
     assert.equal((await waiting()).steps.find((x) => x.id === 'acknowledge')?.decisions, undefined, 'nothing decided');
     // Through the gateway's path: proven, and recorded as authenticated.

@@ -178,7 +178,10 @@ export function diagnose(evidence: Evidence, o: DiagnoseOptions): Diagnosis {
   if (errorSignal(evidence, o).length === 0) return { primary: 'insufficient_data', causes: [], sources };
   const texts = textsOf(evidence);
   const total = texts.reduce((n, t) => n + t.count, 0);
-  const scores = new Map<(typeof CAUSES)[number], { score: number; evidence: string[]; vars: Record<string, string> }>();
+  const scores = new Map<
+    (typeof CAUSES)[number],
+    { score: number; evidence: string[]; vars: Record<string, string> }
+  >();
   // What a mitigation acts on: the worst route, and the version of the change the errors rose after.
   const worst = evidence.routes.available
     ? [...evidence.routes.data].filter((r) => r.ratio > o.alertThreshold).sort((a, b) => b.ratio - a.ratio)[0]

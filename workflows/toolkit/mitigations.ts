@@ -213,7 +213,9 @@ export class Mitigations {
         // A flag someone set meanwhile is theirs: a responder decides, the runbook does not overwrite it.
         const question = `Changed since the mitigation, so not put back: ${changed.join('; ')}. Put it right by hand if needed, then mark done; skip leaves it as it is.`;
         const answer = await this.rb.gate(step, { kind: 'manual', detail: question, deadlineMs });
-        const who = answer ? `${answer.by} ${answer.decision === 'done' ? 'put it right by hand' : 'left it as it is'}` : 'nobody answered';
+        const who = answer
+          ? `${answer.by} ${answer.decision === 'done' ? 'put it right by hand' : 'left it as it is'}`
+          : 'nobody answered';
         return this.rb.note(step, `changed since the mitigation (${who}): ${changed.join('; ')}${done}${kept}`);
       }
       this.rb.note(step, `undone: ${undone.join('; ')}${kept}`);

@@ -142,7 +142,8 @@ export class Runbook {
       try {
         this.check(d);
         // A signal carries no proof: with responders configured only the gateway's update decides.
-        if (this.closed() && patched('decision-proof')) throw new Error(`a signal is not authenticated: ${HOW_TO_DECIDE}`);
+        if (this.closed() && patched('decision-proof'))
+          throw new Error(`a signal is not authenticated: ${HOW_TO_DECIDE}`);
         this.accept({ ...d, authenticated: false });
       } catch (err) {
         this.record('decision_refused', `${d.by} tried to ${d.decision} ${d.step}: ${(err as Error).message}`, {
