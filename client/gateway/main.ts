@@ -3,24 +3,27 @@ import { loadConfig } from '../../config/load';
 import { IncidentStore } from '../../activities/db/incident-store';
 import { createPools } from '../../activities/db/pools';
 import { connectClient } from '../temporal';
-import { createGateway } from './server';
+import { createGateway, exposureProblem } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  const port = Number(process.env.GATEWAY_PORT ?? 8088);
+  const host = process.env.GATEWAY_HOST ?? '127.0.0.1';
+  // Closed by default: beyond this machine only with Alertmanager's token and someone to decide.
+  const refusal = exposureProblem(host, process.env.WEBHOOK_TOKEN, config.responders.length);
+  if (refusal) throw new Error(refusal);
   const pools = createPools();
   const client = await connectClient();
-  const port = Number(process.env.GATEWAY_PORT ?? 8088);
   const server = createGateway({
     client,
     config,
     store: IncidentStore.create(pools.store),
     webhookToken: process.env.WEBHOOK_TOKEN || undefined,
+    changeEventsToken: process.env.CHANGE_EVENTS_TOKEN || undefined,
     taskQueue: process.env.RUNBOOKS_TASK_QUEUE || undefined,
     signingKey: process.env.DECISION_SIGNING_KEY || undefined,
   });
-  server.listen(port, process.env.GATEWAY_HOST ?? '127.0.0.1', () =>
-    console.log(`gateway listening on http://127.0.0.1:${port}`),
-  );
+  server.listen(port, host, () => console.log(`gateway listening on http://127.0.0.1:${port}`));
   const stop = () => {
     server.close(() => {
       void client.connection

@@ -23,6 +23,8 @@ export interface GatewayDeps {
   store: IncidentStore;
   /** WEBHOOK_TOKEN: when set, Alertmanager must present it (Bearer, or basic-auth password). */
   webhookToken?: string;
+  /** CHANGE_EVENTS_TOKEN: what deploy pipelines present to POST /events/changes. */
+  changeEventsToken?: string;
   decisionTimeoutMs?: number;
   /** Task queue for started runbooks; tests give each file its own. */
   taskQueue?: string;
@@ -130,6 +132,21 @@ export function createGateway(deps: GatewayDeps): http.Server {
       throw new HttpError(401, 'missing or wrong webhook token');
   }
 
+  /**
+   * Change events weigh in a diagnosis: once any token is in use they need their own, so neither
+   * Alertmanager's token nor a responder's can plant a deploy.
+   */
+  function checkChangeAuth(req: http.IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (deps.changeEventsToken) {
+      if (!presented || !safeEqual(presented, deps.changeEventsToken))
+        throw new HttpError(401, 'missing or wrong change events token (CHANGE_EVENTS_TOKEN)');
+    } else if (deps.webhookToken || responders.length > 0) {
+      throw new HttpError(401, 'change events are closed: set CHANGE_EVENTS_TOKEN and present it as a Bearer token');
+    }
+  }
+
   /** The responder behind a bearer token; undefined when no responders are configured (open access). */
   function responderFor(req: http.IncomingMessage): { name: string } | undefined {
     if (responders.length === 0) return undefined;
@@ -226,6 +243,7 @@ export function createGateway(deps: GatewayDeps): http.Server {
   }
 
   async function changeEvent(req: http.IncomingMessage): Promise<[number, unknown]> {
+    checkChangeAuth(req);
     const body = parseJson(await readBody(req, 64 * 1024), changeEventSchema);
     try {
       const id = await store.addChange({ ...body, at: body.at ?? new Date().toISOString() });
@@ -311,6 +329,7 @@ export function createGateway(deps: GatewayDeps): http.Server {
     if (path === '/healthz' && method === 'GET') return [200, { ok: true }];
     if (path === '/readyz' && method === 'GET') return ready();
     if (path === '/incidents' && method === 'GET') {
+      responderFor(req);
       try {
         return [200, await incidents.list({ open: url.searchParams.get('open') === 'true' })];
       } catch (err) {
@@ -320,7 +339,11 @@ export function createGateway(deps: GatewayDeps): http.Server {
     const decisionPath = /^\/incidents\/([^/]+)\/decisions$/.exec(path);
     if (decisionPath && method === 'POST') return decide(req, pathId(decisionPath[1]));
     const incidentPath = /^\/incidents\/([^/]+)$/.exec(path);
-    if (incidentPath && method === 'GET') return incidentState(pathId(incidentPath[1]));
+    if (incidentPath && method === 'GET') {
+      // Incident keys and state are for responders once responders are configured.
+      responderFor(req);
+      return incidentState(pathId(incidentPath[1]));
+    }
     throw new HttpError(404, `no route ${method} ${path}`);
   }
 
@@ -333,6 +356,22 @@ export function createGateway(deps: GatewayDeps): http.Server {
         send(res, 500, { error: (err as Error).message });
       });
   });
+}
+
+/** Why the gateway may not listen on `host`: beyond loopback it needs a webhook token and a responder. */
+export function exposureProblem(
+  host: string,
+  webhookToken: string | undefined,
+  responders: number,
+): string | undefined {
+  if (['127.0.0.1', '::1', 'localhost'].includes(host)) return undefined;
+  const missing = [
+    ...(webhookToken ? [] : ['WEBHOOK_TOKEN']),
+    ...(responders > 0 ? [] : ['a responder in the config']),
+  ];
+  return missing.length
+    ? `refusing to listen on ${host} without ${missing.join(' and ')}: anyone who reaches it could post alerts or decide`
+    : undefined;
 }
 
 /** The workflow id in a path, URL-decoded; a malformed %-escape is the client's error. */

@@ -101,7 +101,9 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
     const id = encodeURIComponent(receipt.workflow_id);
 
     const waiting = await eventually('the approval request', async () => {
-      const res = await fetch(`${gatewayUrl}/incidents/${id}`);
+      const res = await fetch(`${gatewayUrl}/incidents/${id}`, {
+        headers: { authorization: `Bearer ${RESPONDER_TOKEN}` },
+      });
       const s = (await res.json()) as IncidentState;
       return s.pendingApprovals?.some((p) => p.step === 'rollback-deploy') ? s : undefined;
     });
@@ -119,9 +121,13 @@ describe('Prometheus → Alertmanager → gateway → runbook', { skip: needs(PR
 
     const result = (await h.client.workflow.getHandle(receipt.workflow_id).result()) as RunbookResult;
     assert.equal(result.status, 'resolved');
-    const listed = (await (await fetch(`${gatewayUrl}/incidents`)).json()) as { workflowId: string; status: string }[];
+    const listed = (await (
+      await fetch(`${gatewayUrl}/incidents`, { headers: { authorization: `Bearer ${RESPONDER_TOKEN}` } })
+    ).json()) as { workflowId: string; status: string }[];
     await eventually('the incident listed as resolved', async () => {
-      const again = (await (await fetch(`${gatewayUrl}/incidents`)).json()) as { workflowId: string; status: string }[];
+      const again = (await (
+        await fetch(`${gatewayUrl}/incidents`, { headers: { authorization: `Bearer ${RESPONDER_TOKEN}` } })
+      ).json()) as { workflowId: string; status: string }[];
       return again.find((i) => i.workflowId === receipt.workflow_id && i.status === 'resolved') ? true : undefined;
     });
     assert.ok(Array.isArray(listed));

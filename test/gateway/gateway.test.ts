@@ -1,6 +1,8 @@
 // The gateway over real HTTP, against the local Temporal server and Postgres: the webhook's
 // contract, bad input, change events, decisions with responder tokens.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,12 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { IncidentStore } from '../../activities/db/incident-store';
+import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import { createGateway } from '../../client/gateway/server';
 import { Incidents } from '../../client/incidents';
 import { stateQuery } from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
 
 const TOKEN = 'webhook-secret';
+const CHANGES = 'change-events-secret';
 const ALICE = 'alice-token';
 const BOB = 'bob-token';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -70,6 +74,7 @@ describe('gateway', () => {
       config: h.config,
       store: h.store,
       webhookToken: TOKEN,
+      changeEventsToken: CHANGES,
       taskQueue: h.taskQueue,
       signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
@@ -278,19 +283,21 @@ describe('gateway', () => {
     }
   });
 
-  test('change events are stored and validated', async () => {
-    const res = await post('/events/changes', {
-      service: 'api',
-      environment: 'prod',
-      kind: 'deploy',
-      version: 'v9',
-      actor: 'ci',
-    });
+  test('change events are stored and validated, with their own token', async () => {
+    const deploy = { service: 'api', environment: 'prod', kind: 'deploy', version: 'v9', actor: 'ci' };
+    // Nobody plants a deploy: not without a token, not with the webhook's or a responder's.
+    for (const authorization of ['', `Bearer ${TOKEN}`, `Bearer ${ALICE}`])
+      assert.equal((await post('/events/changes', deploy, { authorization })).status, 401, authorization);
+    const res = await post('/events/changes', deploy, { authorization: `Bearer ${CHANGES}` });
     assert.equal(res.status, 201);
     const { id } = (await res.json()) as { id: number };
     const { rows } = await h.pool.query('SELECT kind, version FROM change_events WHERE id = $1', [id]);
     assert.deepEqual(rows[0], { kind: 'deploy', version: 'v9' });
-    const bad = await post('/events/changes', { service: 'api', environment: 'prod', kind: 'reboot' });
+    const bad = await post(
+      '/events/changes',
+      { service: 'api', environment: 'prod', kind: 'reboot' },
+      { authorization: `Bearer ${CHANGES}` },
+    );
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /kind/);
   });
@@ -333,16 +340,20 @@ describe('gateway', () => {
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { by: string }).by, 'alice', 'the token owner decides, whatever `by` says');
 
-    const state = await fetch(`${base}/incidents/${encodeURIComponent(workflowId)}`);
+    // Reads need a responder's token once responders are configured.
+    assert.equal((await fetch(`${base}/incidents/${encodeURIComponent(workflowId)}`)).status, 401);
+    assert.equal((await fetch(`${base}/incidents?open=true`)).status, 401);
+    const get = (path: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${BOB}` } });
+    const state = await get(`/incidents/${encodeURIComponent(workflowId)}`);
     assert.equal(state.status, 200);
     assert.equal(((await state.json()) as { runbook: string }).runbook, 'api-error-budget');
-    assert.equal((await fetch(`${base}/incidents/${encodeURIComponent('incident/x/none')}`)).status, 404);
+    assert.equal((await get(`/incidents/${encodeURIComponent('incident/x/none')}`)).status, 404);
     // A malformed %-escape in the id is the client's error, named, never a 500.
-    const malformed = await fetch(`${base}/incidents/incident%2Fx%E0%A4%A`);
+    const malformed = await get('/incidents/incident%2Fx%E0%A4%A');
     assert.equal(malformed.status, 400);
     assert.match(((await malformed.json()) as { error: string }).error, /malformed %-escape/);
     assert.equal((await post('/incidents/%zz/decisions', { step: 'x', decision: 'approve', by: 'a' })).status, 400);
-    const list = (await (await fetch(`${base}/incidents?open=true`)).json()) as { workflowId: string }[];
+    const list = (await (await get('/incidents?open=true')).json()) as { workflowId: string }[];
     assert.ok(Array.isArray(list));
 
     const refused = await h.pool.query(
@@ -399,4 +410,21 @@ describe('gateway', () => {
       postgres: 'ok',
     });
   });
+});
+
+test('closed by default: the gateway will not listen beyond loopback without a webhook token and a responder', async () => {
+  const start = (env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'client/gateway/main.ts')], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEWAY_HOST: '0.0.0.0', GATEWAY_PORT: '0', ...env },
+      });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+  const open = await start({});
+  assert.equal(open.code, 1);
+  assert.match(open.stderr, /refusing to listen on 0\.0\.0\.0 without WEBHOOK_TOKEN and a responder in the config/);
+  const tokenOnly = await start({ WEBHOOK_TOKEN: 'x' });
+  assert.match(tokenOnly.stderr, /refusing to listen on 0\.0\.0\.0 without a responder in the config/);
 });
