@@ -5,7 +5,34 @@ import { z } from 'zod';
 import { CHANGE_KINDS } from '../../activities/db/incident-store';
 import { DECISIONS } from '../../workflows/definitions';
 
-const labels = z.record(z.string(), z.string());
+/**
+ * Caps on what one request may carry, inside Temporal's limits (2 MB per payload, keyword search
+ * attributes) and the store's: a label value is at most 1024 characters, an annotation 8192, 64 of
+ * each per alert, 1000 alerts per request (set Alertmanager's `max_alerts` below that).
+ */
+export const LIMITS = { labelValue: 1024, annotation: 8192, labels: 64, alerts: 1000, text: 2000 } as const;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Text Postgres and Temporal can hold: no NUL byte, no unpaired UTF-16 surrogate. */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max, `at most ${max} characters`)
+    .refine((v) => !v.includes('\u0000'), 'contains a NUL byte')
+    .refine((v) => !LONE_SURROGATE.test(v), 'contains an unpaired surrogate');
+
+const keyValues = (max: number) =>
+  z
+    .record(text(128), text(max))
+    .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} entries`);
+const labels = keyValues(LIMITS.labelValue);
+
+/** An RFC 3339 time the store can keep: Alertmanager's zero time (year 1) is fine, year 0 is not. */
+const time = z
+  .string()
+  .datetime({ offset: true })
+  .refine((v) => Number(v.slice(0, 4)) >= 1, 'year 0000 is not a time the store can keep');
 
 export const alertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
@@ -13,41 +40,44 @@ export const alertSchema = z.object({
     (l) => typeof l.alertname === 'string' && l.alertname.length > 0,
     'labels.alertname is required',
   ),
-  annotations: labels.default({}),
-  startsAt: z.string().datetime({ offset: true }),
-  endsAt: z.string().datetime({ offset: true }).optional(),
-  generatorURL: z.string().optional(),
-  fingerprint: z.string().optional(),
+  annotations: keyValues(LIMITS.annotation).default({}),
+  startsAt: time,
+  endsAt: time.optional(),
+  generatorURL: text(LIMITS.text).optional(),
+  fingerprint: text(128).optional(),
 });
 
 export const alertmanagerSchema = z.object({
   version: z.literal('4'),
-  groupKey: z.string(),
+  groupKey: text(LIMITS.annotation),
   truncatedAlerts: z.number().int().nonnegative().optional(),
   status: z.enum(['firing', 'resolved']),
-  receiver: z.string(),
+  receiver: text(256),
   groupLabels: labels.default({}),
   commonLabels: labels.default({}),
   commonAnnotations: labels.default({}),
-  externalURL: z.string().default(''),
-  alerts: z.array(alertSchema).min(1),
+  externalURL: text(LIMITS.text).default(''),
+  alerts: z
+    .array(alertSchema)
+    .min(1)
+    .max(LIMITS.alerts, `at most ${LIMITS.alerts} alerts per request: set max_alerts in Alertmanager's webhook_config`),
 });
 export type AlertmanagerPayload = z.infer<typeof alertmanagerSchema>;
 export type WebhookAlert = z.infer<typeof alertSchema>;
 
 export const changeEventSchema = z.object({
-  service: z.string().min(1),
-  environment: z.string().min(1),
+  service: text(LIMITS.labelValue).min(1),
+  environment: text(LIMITS.labelValue).min(1),
   kind: z.enum(CHANGE_KINDS),
-  version: z.string().optional(),
-  description: z.string().max(2000).optional(),
-  at: z.string().datetime({ offset: true }).optional(),
-  actor: z.string().optional(),
+  version: text(256).optional(),
+  description: text(LIMITS.text).optional(),
+  at: time.optional(),
+  actor: text(256).optional(),
 });
 
 export const decisionSchema = z.object({
-  step: z.string().min(1),
+  step: text(128).min(1),
   decision: z.enum(DECISIONS),
-  by: z.string().min(1),
-  comment: z.string().max(2000).optional(),
+  by: text(256).min(1),
+  comment: text(LIMITS.text).optional(),
 });

@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { describeIssues } from '../../config/load';
 import { Router } from '../../config/routing';
+import { ParamsError } from '../../config/params';
 import type { Config } from '../../config/schema';
 import type { IncidentStore } from '../../activities/db/incident-store';
 import type { AlertEvent, RunbookId } from '../../workflows/definitions';
@@ -200,7 +201,12 @@ export function createGateway(deps: GatewayDeps): http.Server {
       return { ...base, runbook, workflowId: started.workflowId, outcome: started.outcome };
     } catch (err) {
       if (err instanceof TemporalUnavailable) throw err;
-      return { ...base, runbook, outcome: 'ignored', reason: (err as Error).message };
+      // Bad parameters are an answer; anything else (Temporal refusing the start) must come again.
+      if (err instanceof ParamsError) return { ...base, runbook, outcome: 'ignored', reason: err.message };
+      throw new HttpError(
+        503,
+        `could not start ${runbook} for ${base.alertname}: ${(err as Error).message}; Alertmanager will retry`,
+      );
     }
   }
 

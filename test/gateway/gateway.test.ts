@@ -215,6 +215,18 @@ describe('gateway', () => {
       );
     }
 
+    // What the store or Temporal could never take is the sender's error, named, not a retry forever.
+    for (const [bad, field] of [
+      [alert({ alertname: 'ApiErrorRate', service: 'a\u0000b' }), /alerts\.0\.labels\.service: .*NUL/],
+      [alert({ alertname: 'ApiErrorRate', service: 'a\ud800b' }), /alerts\.0\.labels\.service: .*unpaired surrogate/],
+      [alert({ alertname: 'ApiErrorRate', service: 'x'.repeat(2000) }), /alerts\.0\.labels\.service: .*at most 1024/],
+      [{ ...alert({ alertname: 'ApiErrorRate' }), startsAt: '0000-01-01T00:00:00Z' }, /alerts\.0\.startsAt: .*year/],
+    ] as const) {
+      const res = await post('/alertmanager', payload('{}:{bad="1"}', [bad]));
+      assert.equal(res.status, 400, JSON.stringify(bad).slice(0, 80));
+      assert.match(((await res.json()) as { error: string }).error, field);
+    }
+
     const notJson = await post('/alertmanager', '{"version": "4", ');
     assert.equal(notJson.status, 400);
     assert.match(((await notJson.json()) as { error: string }).error, /not JSON/);
@@ -237,7 +249,7 @@ describe('gateway', () => {
     assert.equal(big.status, 413);
   });
 
-  test('Temporal unreachable: 503 so Alertmanager retries; store down for an ignored alert: 503', async () => {
+  test('Temporal unreachable or refusing the start: 503 so Alertmanager retries; store down for an ignored alert: 503', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 });
     const deadClient = new Client({ connection });
     const deadPool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
@@ -247,6 +259,14 @@ describe('gateway', () => {
       store: h.store,
       taskQueue: h.taskQueue,
       signingKey: h.env.DECISION_SIGNING_KEY,
+      log: () => undefined,
+    });
+    // Temporal answers, but refuses the start (here: a namespace it does not have).
+    const gwRefused = createGateway({
+      client: new Client({ connection: h.client.connection, namespace: 'no-such-namespace' }),
+      config: h.config,
+      store: h.store,
+      taskQueue: h.taskQueue,
       log: () => undefined,
     });
     const gwDeadStore = createGateway({
@@ -265,6 +285,11 @@ describe('gateway', () => {
           /Temporal unreachable/,
         ],
         [gwDeadStore, payload('{}:{x="2"}', [alert({ alertname: 'DiskFull' })]), /incident store unavailable/],
+        [
+          gwRefused,
+          payload('{}:{x="3"}', [alert({ alertname: 'ApiErrorRate', environment: 'refused' })]),
+          /could not start api-error-budget for ApiErrorRate: .*namespace.*Alertmanager will retry/i,
+        ],
       ] as const) {
         await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/alertmanager`;
