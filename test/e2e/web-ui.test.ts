@@ -52,7 +52,11 @@ describe('the Temporal Web UI as a person sees it', { skip, timeout: 120_000 }, 
     ]);
     // createHarness reads TEMPORAL_ADDRESS when called; this file's worker and client belong on the UI's server.
     process.env.TEMPORAL_ADDRESS = server.connection.options.address;
-    h = await createHarness('webui', world.config(), world.env());
+    // A rollback with a command configured: an approval (a step without one is a manual question).
+    const config = world.config({
+      actions: { 'rollback-deploy': { run: [process.execPath, '-e', 'process.exit(0)'] } },
+    });
+    h = await createHarness('webui', config, world.env());
     await h.startWorker();
     // The UI process may come up a moment after the frontend answers.
     await eventually('the Web UI to answer', async () => ((await fetch(ui)).ok ? true : undefined));
