@@ -738,8 +738,7 @@ function actionVars(
   feature: string,
   sources: Observed<{ topUsers: { name: string }[] }>,
 ): Record<string, string> {
-  const vars: Record<string, string> = { ...paramVars(p), feature };
-  vars.circuitBreakerRecoverySeconds = String(Math.round(toMs(p.circuitBreakerRecovery) / 1000));
+  const vars: Record<string, string> = { ...paramsAsVars(p), feature };
   // Bots and abuse are limited apart from the people the traffic increase brings.
   if (diagnosis.primary === 'bot_or_abuse') vars.trafficScope = 'suspected_bots';
   if (sources.available)
