@@ -1,5 +1,6 @@
-// Mitigations: each waits for approval (unless the policy pre-approves it), runs its configured
-// action at most once, and, when temporary, is registered with its undo.
+// Mitigations: each waits for approval (unless the policy pre-approves it) showing what will run,
+// runs its configured action at most once per incident run, and, when temporary, is undone at the
+// end by putting back what was there. With nothing configured it asks once, to do it by hand.
 import { CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ActionOutcome } from '../../activities/actions';
