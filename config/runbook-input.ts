@@ -36,6 +36,7 @@ export function runbookInput(
     stepRoles: { default: approvals.defaultRoles, ...approvals.stepRoles },
     responders: Object.fromEntries(responders.map((r) => [r.name, r.roles])),
     preApproved: approvals.preApproved,
+    ...(approvals.trustTemporalSignals ? { trustTemporalSignals: true } : {}),
     actions: actionSpecs(config.actions),
     alert: req.alert,
     // A catalogue runbook runs its document, read (and checked) as it starts.

@@ -87,6 +87,11 @@ export const configSchema = z.object({
       defaultRoles: z.array(z.string()).min(1).default(['oncall']),
       stepRoles: z.record(z.string(), z.array(z.string()).min(1)).default({}),
       preApproved: z.array(z.string()).default([]),
+      /**
+       * The Temporal deployment authenticates its own users (Web UI behind SSO, API keys or mTLS per
+       * person): signal decisions then act, recorded as authenticated by Temporal.
+       */
+      trustTemporalSignals: z.boolean().default(false),
     })
     .prefault({}),
   actions: z.record(z.string(), actionSchema).default({}),

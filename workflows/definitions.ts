@@ -229,6 +229,8 @@ export interface RunbookInput<P = Record<string, unknown>> {
   responders: Record<string, string[]>;
   /** Mitigation steps the approval policy lets run without a human. */
   preApproved: string[];
+  /** Config `approvals.trustTemporalSignals`: signal decisions act, authenticated by Temporal. */
+  trustTemporalSignals?: boolean;
   /**
    * What each step's configured action does (config `actions`), so an approval shows what will run
    * and a step with nothing configured asks once, to do it by hand. Absent in incidents started

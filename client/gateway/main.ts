@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     config,
     store: IncidentStore.create(pools.store),
     webhookToken: process.env.WEBHOOK_TOKEN || undefined,
-    changeEventsToken: process.env.CHANGE_EVENTS_TOKEN || undefined,
+    changesToken: process.env.CHANGES_TOKEN || undefined,
     taskQueue: process.env.RUNBOOKS_TASK_QUEUE || undefined,
     signingKey: process.env.DECISION_SIGNING_KEY || undefined,
   });

@@ -24,8 +24,8 @@ export interface GatewayDeps {
   store: IncidentStore;
   /** WEBHOOK_TOKEN: when set, Alertmanager must present it (Bearer, or basic-auth password). */
   webhookToken?: string;
-  /** CHANGE_EVENTS_TOKEN: what deploy pipelines present to POST /events/changes. */
-  changeEventsToken?: string;
+  /** CHANGES_TOKEN: what deploy pipelines may present to POST /events/changes. */
+  changesToken?: string;
   decisionTimeoutMs?: number;
   /** Task queue for started runbooks; tests give each file its own. */
   taskQueue?: string;
@@ -134,18 +134,23 @@ export function createGateway(deps: GatewayDeps): http.Server {
   }
 
   /**
-   * Change events weigh in a diagnosis: once any token is in use they need their own, so neither
-   * Alertmanager's token nor a responder's can plant a deploy.
+   * Change events weigh in a diagnosis: once any token is configured they take a Bearer token, the
+   * webhook's, a responder's, or their own (CHANGES_TOKEN), so nobody plants a deploy.
    */
   function checkChangeAuth(req: http.IncomingMessage): void {
+    if (!deps.changesToken && !deps.webhookToken && responders.length === 0) return;
     const header = req.headers.authorization ?? '';
     const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (deps.changeEventsToken) {
-      if (!presented || !safeEqual(presented, deps.changeEventsToken))
-        throw new HttpError(401, 'missing or wrong change events token (CHANGE_EVENTS_TOKEN)');
-    } else if (deps.webhookToken || responders.length > 0) {
-      throw new HttpError(401, 'change events are closed: set CHANGE_EVENTS_TOKEN and present it as a Bearer token');
-    }
+    const digest = sha256(presented);
+    const known =
+      presented &&
+      ([deps.changesToken, deps.webhookToken].some((t) => t && safeEqual(presented, t)) ||
+        responders.some((r) => timingSafeEqual(r.token, digest)));
+    if (!known)
+      throw new HttpError(
+        401,
+        'change events need a Bearer token: CHANGES_TOKEN, the webhook token or a responder token',
+      );
   }
 
   /** The responder behind a bearer token; undefined when no responders are configured (open access). */

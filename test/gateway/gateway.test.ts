@@ -74,7 +74,7 @@ describe('gateway', () => {
       config: h.config,
       store: h.store,
       webhookToken: TOKEN,
-      changeEventsToken: CHANGES,
+      changesToken: CHANGES,
       taskQueue: h.taskQueue,
       signingKey: h.env.DECISION_SIGNING_KEY,
       log: () => undefined,
@@ -310,9 +310,11 @@ describe('gateway', () => {
 
   test('change events are stored and validated, with their own token', async () => {
     const deploy = { service: 'api', environment: 'prod', kind: 'deploy', version: 'v9', actor: 'ci' };
-    // Nobody plants a deploy: not without a token, not with the webhook's or a responder's.
-    for (const authorization of ['', `Bearer ${TOKEN}`, `Bearer ${ALICE}`])
+    // Nobody plants a deploy without a token; its own, the webhook's or a responder's will do.
+    for (const authorization of ['', 'Bearer nope'])
       assert.equal((await post('/events/changes', deploy, { authorization })).status, 401, authorization);
+    for (const token of [TOKEN, ALICE])
+      assert.equal((await post('/events/changes', deploy, { authorization: `Bearer ${token}` })).status, 201);
     const res = await post('/events/changes', deploy, { authorization: `Bearer ${CHANGES}` });
     assert.equal(res.status, 201);
     const { id } = (await res.json()) as { id: number };

@@ -4,9 +4,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { TypedSearchAttributes } from '@temporalio/common';
 import {
   decideUpdate,
   decisionSignal,
+  incidentSearchAttributes,
+  incidentWorkflowId,
   stateQuery,
   type IncidentState,
   type RunbookResult,
@@ -197,6 +200,34 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
       [['alice', true]],
     );
     await recordHistory(h.client, handle.workflowId, 'aeb-v2-decisions-proven');
+    await handle.cancel();
+  });
+
+  test('with approvals.trustTemporalSignals a signal decides, recorded as authenticated by Temporal', async () => {
+    const key = `trust-${randomUUID().slice(0, 6)}`;
+    const input = h.incidents.buildInput(
+      { runbook: 'api-error-budget', service: SERVICE, environment: key, source: 'manual', startedBy: 'test' },
+      key,
+    );
+    input.trustTemporalSignals = true;
+    const handle = await h.client.workflow.start('apiErrorBudget', {
+      taskQueue: h.taskQueue,
+      workflowId: incidentWorkflowId('api-error-budget', key),
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
+    });
+    await eventually('the page waiting for an acknowledgement', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.some((p) => p.step === 'acknowledge') ? true : undefined,
+    );
+    await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'alice' });
+    const s = await eventually('the acknowledgement', async () => {
+      const st: IncidentState = await handle.query(stateQuery);
+      return st.steps.find((x) => x.id === 'acknowledge')?.status === 'done' ? st : undefined;
+    });
+    assert.deepEqual(
+      s.steps.find((x) => x.id === 'acknowledge')?.decisions?.map((d) => [d.by, d.authenticated]),
+      [['alice', true]],
+    );
     await handle.cancel();
   });
 

@@ -141,10 +141,12 @@ export class Runbook {
     setHandler(decisionSignal, (d) => {
       try {
         this.check(d);
-        // A signal carries no proof: with responders configured only the gateway's update decides.
-        if (this.closed() && patched('decision-proof'))
+        // A signal carries no proof: with responders configured only the gateway's update decides,
+        // unless the config says Temporal authenticates its own users.
+        const trusted = this.input.trustTemporalSignals === true;
+        if (this.closed() && !trusted && patched('decision-proof'))
           throw new Error(`a signal is not authenticated: ${HOW_TO_DECIDE}`);
-        this.accept({ ...d, authenticated: false });
+        this.accept({ ...d, authenticated: trusted });
       } catch (err) {
         this.record('decision_refused', `${d.by} tried to ${d.decision} ${d.step}: ${(err as Error).message}`, {
           ...d,
