@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import {
   decideUpdate,
@@ -141,6 +142,15 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     await recordHistory(h.client, handle.workflowId, 'aeb-v2-flag-changed-meanwhile');
   });
 
+  /** Who acknowledged the page, once it is, and whether authenticated. */
+  async function acknowledgedBy(handle: WorkflowHandle) {
+    const s = await eventually('the acknowledgement', async () => {
+      const st: IncidentState = await handle.query(stateQuery);
+      return st.steps.find((x) => x.id === 'acknowledge')?.status === 'done' ? st : undefined;
+    });
+    return s.steps.find((x) => x.id === 'acknowledge')?.decisions?.map((d) => [d.by, d.authenticated]);
+  }
+
   test('only a decision the gateway proved is taken: signals and forged claims are refused and recorded', async () => {
     const env = `signal-${randomUUID().slice(0, 6)}`;
     const handle = await open(env);
@@ -191,14 +201,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
     assert.equal((await waiting()).steps.find((x) => x.id === 'acknowledge')?.decisions, undefined, 'nothing decided');
     // Through the gateway's path: proven, and recorded as authenticated.
     await h.incidents.decide(handle.workflowId, { ...forged });
-    const s = await eventually('the acknowledgement', async () => {
-      const st: IncidentState = await handle.query(stateQuery);
-      return st.steps.find((x) => x.id === 'acknowledge')?.status === 'done' ? st : undefined;
-    });
-    assert.deepEqual(
-      s.steps.find((x) => x.id === 'acknowledge')?.decisions?.map((d) => [d.by, d.authenticated]),
-      [['alice', true]],
-    );
+    assert.deepEqual(await acknowledgedBy(handle), [['alice', true]]);
     await recordHistory(h.client, handle.workflowId, 'aeb-v2-decisions-proven');
     await handle.cancel();
   });
@@ -220,14 +223,7 @@ describe('policies', { skip: needs(PROMETHEUS) }, () => {
       (await handle.query(stateQuery)).pendingApprovals.some((p) => p.step === 'acknowledge') ? true : undefined,
     );
     await handle.signal(decisionSignal, { step: 'acknowledge', decision: 'acknowledge', by: 'alice' });
-    const s = await eventually('the acknowledgement', async () => {
-      const st: IncidentState = await handle.query(stateQuery);
-      return st.steps.find((x) => x.id === 'acknowledge')?.status === 'done' ? st : undefined;
-    });
-    assert.deepEqual(
-      s.steps.find((x) => x.id === 'acknowledge')?.decisions?.map((d) => [d.by, d.authenticated]),
-      [['alice', true]],
-    );
+    assert.deepEqual(await acknowledgedBy(handle), [['alice', true]]);
     await handle.cancel();
   });
 
