@@ -248,6 +248,8 @@ export const configSchema = z.object({
         .int()
         .positive()
         .default(2 * 1024 * 1024),
+      /** Names the gateway answers to besides loopback (its Host header); anything else gets 421. */
+      hosts: z.array(z.string().min(1).max(253)).default([]),
     })
     .prefault({}),
 });

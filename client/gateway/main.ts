@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   // Closed by default: beyond this machine only with Alertmanager's token and someone to decide.
   const refusal = exposureProblem(host, process.env.WEBHOOK_TOKEN, config.responders.length);
   if (refusal) throw new Error(refusal);
+  // The name it listens on is one of its names (a wildcard address is not a name).
+  if (!['0.0.0.0', '::'].includes(host)) config.gateway.hosts.push(host);
   const pools = createPools();
   const client = await connectClient();
   const server = createGateway({

@@ -8,8 +8,8 @@ import { Router } from '../../config/routing';
 import { ParamsError } from '../../config/params';
 import type { Config } from '../../config/schema';
 import type { IncidentStore } from '../../activities/db/incident-store';
-import type { AlertEvent, RunbookId } from '../../workflows/definitions';
 import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable } from '../incidents';
+import { TASK_QUEUE, type AlertEvent, type RunbookId } from '../../workflows/definitions';
 import {
   alertmanagerSchema,
   changeEventSchema,
@@ -119,6 +119,12 @@ export function createGateway(deps: GatewayDeps): http.Server {
   const incidents = Incidents.create(deps.client, config, deps.taskQueue, deps.signingKey);
   const log = deps.log ?? ((line: string) => console.log(line));
   const responders = config.responders.map((r) => ({ ...r, token: Buffer.from(r.tokenSha256, 'hex') }));
+  const allowedHosts = new Set([
+    'localhost',
+    '127.0.0.1',
+    '[::1]',
+    ...config.gateway.hosts.map((h) => h.toLowerCase()),
+  ]);
 
   function checkWebhookAuth(req: http.IncomingMessage): void {
     if (!deps.webhookToken) return;
@@ -240,11 +246,10 @@ export function createGateway(deps: GatewayDeps): http.Server {
           reason: r.reason,
         });
       } catch (err) {
-        // An ignored alert lives only in this record, so without the store Alertmanager must retry.
-        if (r.outcome === 'ignored')
-          throw new HttpError(503, `incident store unavailable, alert not recorded: ${(err as Error).message}`);
-        log(
-          `gateway: alert ${r.key} is in Temporal (${r.workflowId}) but its receipt was not stored: ${(err as Error).message}`,
+        // Without its receipt Alertmanager must send it again: the retry joins what started here.
+        throw new HttpError(
+          503,
+          `incident store unavailable, alert ${r.key} not recorded: ${(err as Error).message}; Alertmanager will retry`,
         );
       }
     }
@@ -317,24 +322,46 @@ export function createGateway(deps: GatewayDeps): http.Server {
     }
   }
 
+  /** Each part an incident needs, 'ok' or why not; 503 naming the parts that are down. */
   async function ready(): Promise<[number, unknown]> {
-    const checks: Record<string, string> = {};
-    await deps.client.connection.workflowService
-      .getSystemInfo({})
-      .then(() => (checks.temporal = 'ok'))
-      .catch((err: Error) => (checks.temporal = err.message));
-    await store
-      .ping()
-      .then(() => (checks.postgres = 'ok'))
-      .catch((err: Error) => (checks.postgres = err.message));
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    return [ok ? 200 : 503, { ready: ok, checks }];
+    const reason = (err: Error) => err.message || String(err);
+    const [temporal, postgres, worker] = await Promise.all([
+      deps.client.connection.workflowService.getSystemInfo({}).then(() => 'ok', reason),
+      store.ping().then(() => 'ok', reason),
+      workerPolling().catch(reason),
+    ]);
+    const checks: Record<string, string> = { temporal, postgres, worker };
+    const down = Object.keys(checks).filter((k) => checks[k] !== 'ok');
+    return [down.length ? 503 : 200, { ready: down.length === 0, down, checks }];
+  }
+
+  /** Started incidents only progress if a worker polls their task queue. */
+  async function workerPolling(): Promise<string> {
+    const taskQueue = deps.taskQueue ?? TASK_QUEUE;
+    const { pollers } = await deps.client.workflowService.describeTaskQueue({
+      namespace: deps.client.options.namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+    });
+    return pollers?.length ? 'ok' : `no worker is polling task queue "${taskQueue}": started incidents wait for one`;
+  }
+
+  /** DNS rebinding: a browser page on another name that resolves here must not reach the API. */
+  function checkHost(req: http.IncomingMessage): void {
+    const host = (req.headers.host ?? '').toLowerCase();
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+    if (!allowedHosts.has(name))
+      throw new HttpError(
+        421,
+        `Host "${host.slice(0, 200)}" is not a name of this gateway; add it to the config's gateway.hosts`,
+      );
   }
 
   async function dispatch(req: http.IncomingMessage): Promise<[number, unknown]> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    checkHost(req);
     if (path === '/alertmanager' && method === 'POST') return alertmanager(req);
     if (path === '/events/changes' && method === 'POST') return changeEvent(req);
     if (path === '/healthz' && method === 'GET') return [200, { ok: true }];

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
@@ -65,7 +66,7 @@ describe('gateway', () => {
         { name: 'alice', tokenSha256: sha(ALICE), roles: ['oncall'] },
         { name: 'bob', tokenSha256: sha(BOB), roles: ['viewer'] },
       ],
-      gateway: { bodyLimitBytes: 64 * 1024 },
+      gateway: { bodyLimitBytes: 64 * 1024, hosts: ['runbooks.internal'] },
       runbooks: { 'api-error-budget': { params: { approvalDeadline: '1h' } } },
     });
     await h.startWorker();
@@ -308,6 +309,72 @@ describe('gateway', () => {
     }
   });
 
+  test('store down for a routed alert: 503, not a 200 with no receipt; the retry joins the incident and stores it', async () => {
+    const deadPool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    const gwDeadStore = createGateway({
+      client: h.client,
+      config: h.config,
+      store: IncidentStore.create(deadPool),
+      webhookToken: TOKEN,
+      taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
+      log: () => undefined,
+    });
+    const env = `gw-${randomUUID().slice(0, 6)}`;
+    const body = payload(`{}:{x="${env}"}`, [alert({ alertname: 'ApiErrorRate', environment: env })]);
+    try {
+      await new Promise<void>((r) => gwDeadStore.listen(0, '127.0.0.1', r));
+      const res = await fetch(`http://127.0.0.1:${(gwDeadStore.address() as AddressInfo).port}/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 503);
+      assert.match(
+        ((await res.json()) as { error: string }).error,
+        /incident store unavailable.*Alertmanager will retry/,
+      );
+    } finally {
+      gwDeadStore.closeAllConnections();
+      await new Promise((r) => gwDeadStore.close(r));
+      await deadPool.end();
+    }
+    // Alertmanager retries the same notification once the store is back.
+    const retry = await post('/alertmanager', body);
+    assert.equal(retry.status, 200);
+    const [result] = ((await retry.json()) as { alerts: { workflowId: string; outcome: string }[] }).alerts;
+    assert.equal(result.outcome, 'joined');
+    const receipts = await h.pool.query('SELECT outcome FROM alert_receipts WHERE workflow_id = $1', [
+      result.workflowId,
+    ]);
+    assert.deepEqual(
+      receipts.rows.map((r) => r.outcome),
+      ['joined'],
+    );
+    await h.client.workflow.getHandle(result.workflowId).terminate('test done');
+  });
+
+  test("a Host header that is not one of the gateway's names is refused (421), whatever the path", async () => {
+    const hostRequest = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${base}/healthz`, { headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const port = new URL(base).port;
+    // DNS rebinding: a page on attacker.example whose name now resolves to this machine.
+    assert.equal(await hostRequest(`attacker.example:${port}`), 421);
+    assert.equal(await hostRequest('attacker.example'), 421);
+    assert.equal(await hostRequest(`127.0.0.1:${port}`), 200);
+    assert.equal(await hostRequest(`localhost:${port}`), 200);
+    assert.equal(await hostRequest(`[::1]:${port}`), 200);
+    // Names configured in gateway.hosts are accepted.
+    assert.equal(await hostRequest(`runbooks.internal:${port}`), 200);
+  });
+
   test('change events are stored and validated, with their own token', async () => {
     const deploy = { service: 'api', environment: 'prod', kind: 'deploy', version: 'v9', actor: 'ci' };
     // Nobody plants a deploy without a token; its own, the webhook's or a responder's will do.
@@ -428,14 +495,40 @@ describe('gateway', () => {
     }
   });
 
-  test('health and readiness', async () => {
+  test('health and readiness: /readyz names what is down', async () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(((await ready.json()) as { checks: Record<string, string> }).checks, {
       temporal: 'ok',
       postgres: 'ok',
+      worker: 'ok',
     });
+
+    // The store unreachable and no worker polling the task queue: 503 naming both.
+    const deadPool = new Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    const gw = createGateway({
+      client: h.client,
+      config: h.config,
+      store: IncidentStore.create(deadPool),
+      taskQueue: `nobody-polls-${randomUUID().slice(0, 6)}`,
+      log: () => undefined,
+    });
+    try {
+      await new Promise<void>((r) => gw.listen(0, '127.0.0.1', r));
+      const res = await fetch(`http://127.0.0.1:${(gw.address() as AddressInfo).port}/readyz`);
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as { ready: boolean; down: string[]; checks: Record<string, string> };
+      assert.equal(body.ready, false);
+      assert.deepEqual(body.down, ['postgres', 'worker']);
+      assert.equal(body.checks.temporal, 'ok');
+      assert.match(body.checks.postgres, /ECONNREFUSED|connect/);
+      assert.match(body.checks.worker, /no worker is polling task queue "nobody-polls-/);
+    } finally {
+      gw.closeAllConnections();
+      await new Promise((r) => gw.close(r));
+      await deadPool.end();
+    }
   });
 });
 
