@@ -1,51 +1,59 @@
-// Just enough of the Redis protocol for a health check: PING and INFO over a plain socket.
-import net from 'node:net';
+// The Redis health check through node-redis: PING's round trip and INFO from the Redis in REDIS_URL.
+// `rediss://` is TLS; a password goes over plain `redis://` only to a Redis on this machine.
+import { z } from 'zod';
+import { cleartextAuthAllowed, redact } from './credentials';
 
 export interface RedisInfo {
   latencyMs: number;
   info: Record<string, string>;
 }
 
-export function redisInfo(redisUrl: string, timeoutMs = 3000): Promise<RedisInfo> {
+const RedisUrl = z.url({ protocol: /^rediss?$/, hostname: /./ });
+
+export async function redisInfo(redisUrl: string, timeoutMs = 3000): Promise<RedisInfo> {
+  if (!RedisUrl.safeParse(redisUrl).success) throw new Error('REDIS_URL is not a redis:// or rediss:// URL');
   const url = new URL(redisUrl);
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let latencyMs = 0;
-    let buffer = '';
-    const socket = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) });
-    socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`redis at ${url.host} timed out after ${timeoutMs} ms`)),
-    );
-    socket.on('error', (err) =>
-      reject(new Error(`redis at ${url.host} unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`)),
-    );
-    socket.on('connect', () => {
-      const auth = url.password
-        ? `AUTH ${url.username ? `${decodeURIComponent(url.username)} ` : ''}${decodeURIComponent(url.password)}\r\n`
-        : '';
-      socket.write(`${auth}PING\r\nINFO\r\n`);
-    });
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      if (!latencyMs && buffer.includes('+PONG')) latencyMs = performance.now() - started;
-      const err = /^-(.*)\r\n/m.exec(buffer);
-      if (err) {
-        socket.destroy();
-        reject(new Error(`redis at ${url.host}: ${err[1]}`));
-        return;
-      }
-      const bulk = /\$(\d+)\r\n/.exec(buffer);
-      if (!bulk) return;
-      const start = bulk.index + bulk[0].length;
-      const length = Number(bulk[1]);
-      if (Buffer.byteLength(buffer.slice(start)) < length) return;
-      socket.end();
-      const info: Record<string, string> = {};
-      for (const line of buffer.slice(start).split('\r\n')) {
-        const i = line.indexOf(':');
-        if (i > 0 && !line.startsWith('#')) info[line.slice(0, i)] = line.slice(i + 1);
-      }
-      resolve({ latencyMs: Math.round(latencyMs * 10) / 10, info });
-    });
+  const username = decodeURIComponent(url.username) || undefined;
+  const password = decodeURIComponent(url.password) || undefined;
+  const where = `redis at ${url.host}`;
+  if ((username || password) && url.protocol === 'redis:' && !cleartextAuthAllowed(url.hostname))
+    throw new Error(`${where}: credentials would cross the network in clear over redis://; use rediss://`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || 6379);
+  // One attempt, bounded: a health check reports the failure instead of reconnecting.
+  const common = { host, port, connectTimeout: timeoutMs, socketTimeout: timeoutMs, reconnectStrategy: false as const };
+  // Loaded on first use (a third of a second): most processes that import the activities never check Redis.
+  const { createClient } = await import('redis');
+  const client = createClient({
+    socket: url.protocol === 'rediss:' ? { ...common, tls: true } : common,
+    username,
+    password,
+    disableOfflineQueue: true,
+    disableClientInfo: true,
+    maintNotifications: 'disabled',
   });
+  // Errors also come as events; the awaited calls below carry them.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const started = performance.now();
+    await client.ping();
+    const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    return { latencyMs, info: parseInfo(await client.info()) };
+  } catch (err) {
+    const message = err instanceof Error ? err.message || err.name : String(err);
+    throw new Error(`${where}: ${redact(message, [password, url.password])}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** INFO's `key:value` lines; `# Section` headers and blank lines dropped. */
+function parseInfo(text: string): Record<string, string> {
+  const info: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) info[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return info;
 }

@@ -1,7 +1,10 @@
-// Mail for notification targets with an `email` (the security team): plain SMTP (RFC 5321) to the
+// Mail for notification targets with an `email` (the security team), through nodemailer to the
 // relay in SMTP_URL, `smtp://[user:pass@]host:port` or `smtps://` for TLS from the first byte.
-import net from 'node:net';
-import tls from 'node:tls';
+// Over smtp:// the mail goes under STARTTLS whenever the relay offers it; with credentials for a
+// relay off this machine STARTTLS is required, so the password never crosses the network in clear.
+import type { ConnectionOptions } from 'node:tls';
+import { z } from 'zod';
+import { cleartextAuthAllowed, redact } from './credentials';
 
 export interface Mail {
   from: string;
@@ -10,72 +13,65 @@ export interface Mail {
   text: string;
 }
 
-/** Sends one mail; resolves with the relay's answer to the message, throws with the failing reply. */
-export async function sendMail(smtpUrl: string, mail: Mail, timeoutMs = 15_000): Promise<string> {
+export interface SmtpOptions {
+  /** TLS options for the relay's connection, e.g. a test's own CA; the system's CAs otherwise */
+  tls?: ConnectionOptions;
+}
+
+const SmtpUrl = z.url({ protocol: /^smtps?$/, hostname: /./ });
+
+/** What nodemailer's errors carry besides the message: the SMTP command that failed. */
+const SmtpFailure = z.object({ message: z.string(), command: z.string().optional(), code: z.string().optional() });
+
+/** Sends one mail; resolves with the relay's answer to the message, throws naming the failing step. */
+export async function sendMail(
+  smtpUrl: string,
+  mail: Mail,
+  timeoutMs = 15_000,
+  options: SmtpOptions = {},
+): Promise<string> {
+  if (!SmtpUrl.safeParse(smtpUrl).success) throw new Error('SMTP_URL is not an smtp:// or smtps:// URL');
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
-  const port = Number(url.port || (secure ? 465 : 25));
-  const socket = secure
-    ? tls.connect({ host: url.hostname, port, servername: url.hostname })
-    : net.connect({ host: url.hostname, port });
-  socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`SMTP ${url.host}: no answer in ${timeoutMs} ms`)));
-  let buffer = '';
-  const waiters: ((reply: string) => void)[] = [];
-  const failures: ((err: Error) => void)[] = [];
-  socket.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    // A reply ends with a line whose code is followed by a space (not "250-", a continuation).
-    const lines = buffer.split('\r\n');
-    for (let i = 0; i < lines.length - 1; i++) {
-      if (/^\d{3} /.test(lines[i])) {
-        const reply = lines.slice(0, i + 1).join('\n');
-        buffer = lines.slice(i + 1).join('\r\n');
-        waiters.shift()?.(reply);
-        return;
-      }
-    }
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  const mustEncrypt = Boolean(user || pass) && !secure && !cleartextAuthAllowed(url.hostname);
+  // Loaded on first use: most processes that import the activities never send mail.
+  const { createTransport } = await import('nodemailer');
+  const transport = createTransport({
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(url.port || (secure ? 465 : 25)),
+    secure,
+    requireTLS: mustEncrypt,
+    auth: user || pass ? { user, pass } : undefined,
+    tls: options.tls,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+    dnsTimeout: timeoutMs,
+    logger: false,
   });
-  socket.on('error', (err) => failures.forEach((f) => f(err)));
-  const reply = () =>
-    new Promise<string>((resolve, reject) => {
-      waiters.push(resolve);
-      failures.push(reject);
-    });
-  const expect = async (command: string | null, code: string) => {
-    if (command !== null) socket.write(`${command}\r\n`);
-    const answer = await reply();
-    if (!answer.startsWith(code))
-      throw new Error(`SMTP ${url.host}: ${command?.split(' ')[0] ?? 'greeting'} → ${answer}`);
-    return answer;
-  };
   try {
-    await expect(null, '220');
-    await expect(`EHLO ${process.env.HOSTNAME || 'runbooks'}`, '250');
-    if (url.username) {
-      const token = Buffer.from(`\0${decodeURIComponent(url.username)}\0${decodeURIComponent(url.password)}`).toString(
-        'base64',
-      );
-      await expect(`AUTH PLAIN ${token}`, '235');
-    }
-    await expect(`MAIL FROM:<${mail.from}>`, '250');
-    await expect(`RCPT TO:<${mail.to}>`, '250');
-    await expect('DATA', '354');
-    const body = mail.text.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    const message = [
-      `From: ${mail.from}`,
-      `To: ${mail.to}`,
-      `Subject: ${mail.subject.replace(/[\r\n]+/g, ' ')}`,
-      `Date: ${new Date().toUTCString()}`,
-      'MIME-Version: 1.0',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      body,
-      '.',
-    ].join('\r\n');
-    const accepted = await expect(message, '250');
-    await expect('QUIT', '221').catch(() => undefined);
-    return accepted;
+    const info = await transport.sendMail({
+      from: mail.from,
+      to: mail.to,
+      subject: mail.subject.replace(/[\r\n]+/g, ' '),
+      text: mail.text,
+      // The whole send, not only each wait on the relay: a relay answering byte by byte stops here too.
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return info.response;
+  } catch (err) {
+    const failure = SmtpFailure.safeParse(err);
+    if (failure.data?.code === 'EABORT') throw new Error(`SMTP ${url.host}: not done in ${timeoutMs} ms`);
+    let message = failure.data?.message ?? String(err);
+    let step = failure.data?.command ?? failure.data?.code ?? 'send';
+    // nodemailer files a certificate that does not verify under CONN, also when STARTTLS upgraded.
+    if (step === 'CONN' && /certificate|ssl|tls/i.test(message)) step = 'TLS handshake';
+    if (mustEncrypt && step === 'STARTTLS')
+      message += ' (credentials go only under TLS to a relay off this machine: use smtps:// or a relay with STARTTLS)';
+    throw new Error(`SMTP ${url.host}: ${step} → ${redact(message, [pass, url.password])}`);
   } finally {
-    socket.destroy();
+    transport.close();
   }
 }
