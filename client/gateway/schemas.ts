@@ -8,9 +8,18 @@ import { DECISIONS } from '../../workflows/definitions';
 /**
  * Caps on what one request may carry, inside Temporal's limits (2 MB per payload, keyword search
  * attributes) and the store's: a label value is at most 1024 characters, an annotation 8192, 64 of
- * each per alert, 1000 alerts per request (set Alertmanager's `max_alerts` below that).
+ * each per alert, 1000 alerts per request (set Alertmanager's `max_alerts` below that). Labels
+ * become keyword search attributes (alertname, service, job, environment, env, priority), which
+ * Temporal keeps up to 2048 bytes as JSON: 1024 characters of `€` or `"` are over that.
  */
-export const LIMITS = { labelValue: 1024, annotation: 8192, labels: 64, alerts: 1000, text: 2000 } as const;
+export const LIMITS = {
+  labelValue: 1024,
+  labelValueJsonBytes: 2048,
+  annotation: 8192,
+  labels: 64,
+  alerts: 1000,
+  text: 2000,
+} as const;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -26,7 +35,13 @@ const keyValues = (max: number) =>
   z
     .record(text(128), text(max))
     .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} entries`);
-const labels = keyValues(LIMITS.labelValue);
+const labelValue = text(LIMITS.labelValue).refine(
+  (v) => Buffer.byteLength(JSON.stringify(v)) <= LIMITS.labelValueJsonBytes,
+  `at most ${LIMITS.labelValueJsonBytes} bytes as JSON (Temporal's limit for a keyword search attribute)`,
+);
+const labels = z
+  .record(text(128), labelValue)
+  .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} entries`);
 
 /** An RFC 3339 time the store can keep: Alertmanager's zero time (year 1) is fine, year 0 is not. */
 const time = z
