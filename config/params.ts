@@ -100,6 +100,7 @@ const schemas: Partial<Record<RunbookId, z.ZodType<Record<string, unknown>>>> = 
       rateLimitDefaultWait: duration.default(LP.rateLimitDefaultWait),
       recoveryWindow: duration.default(LP.recoveryWindow),
       recoveryInterval: duration.default(LP.recoveryInterval),
+      historyEventLimit: z.number().int().min(100).max(40_000).default(LP.historyEventLimit),
       reducedMaxTokens: z.coerce.number().int().positive().default(LP.reducedMaxTokens),
       fallbackModel: z.string().min(1).default(LP.fallbackModel),
       fallbackMessage: z.string().min(1).default(LP.fallbackMessage),

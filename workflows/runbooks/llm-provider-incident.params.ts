@@ -39,6 +39,11 @@ export interface LlmProviderParams {
    */
   recoveryWindow: DurationInput;
   recoveryInterval: DurationInput;
+  /**
+   * A run whose history passes this many events continues as new at the next failed recovery window
+   * (sooner when Temporal suggests it), carrying the incident: bounded history however long it lasts.
+   */
+  historyEventLimit: number;
   /** Mitigation values: the reduced max_tokens, the smaller model (llm_model_override), the fallback message. */
   reducedMaxTokens: number;
   fallbackModel: string;
@@ -73,6 +78,7 @@ export const LLM_PROVIDER_DEFAULTS: LlmProviderParams = {
   rateLimitDefaultWait: '60s',
   recoveryWindow: '10m',
   recoveryInterval: '1m',
+  historyEventLimit: 4_000,
   reducedMaxTokens: 512,
   fallbackModel: 'claude-haiku-4-5',
   fallbackMessage: 'Our AI assistant is temporarily unavailable. Please try again shortly.',

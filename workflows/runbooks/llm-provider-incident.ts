@@ -5,16 +5,16 @@
 // Every claim backed by evidence: no test request (no key, every request refused as malformed) is
 // "not tested", never healthy, and a responder is asked; the recovery window holds only when every
 // probe round over its whole length answered healthy, and one without data asks a responder.
-import { patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { ContinueAsNew, continueAsNew, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { ProbeReport, ProbeResult } from '../../activities/provider';
 import type { DecisionInput, Diagnosis, RunbookInput, RunbookResult } from '../definitions';
 import { scheduleFollowUp } from '../follow-up';
 import { llmProviderIncidentV1 } from '../legacy/llm-provider-incident.v1';
 import { formatMs, toMs } from '../toolkit/duration';
-import { Mitigations, paramVars } from '../toolkit/mitigations';
+import { Mitigations, paramVars, type MitigationsCarry } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
-import { Runbook } from '../toolkit/runbook';
+import { Runbook, type RunbookCarry } from '../toolkit/runbook';
 import {
   BRANCH_MITIGATIONS,
   BRANCH_STEP,
@@ -59,40 +59,92 @@ type Recovery = { recovered: boolean; reason: string; confirmedBy?: string };
 
 type WindowVerdict = { verdict: 'passed' | 'failed' | 'insufficient_data'; reason: string };
 
-export async function llmProviderIncident(input: RunbookInput<Partial<LlmProviderParams>>): Promise<RunbookResult> {
-  if (!patched(EVIDENCE_PATCH)) return llmProviderIncidentV1(input);
+/** Runs that failed their recovery windows long enough continue as new from the next window. */
+const CONTINUE_PATCH = 'llm-provider-continue-as-new';
+
+/** The test requests kept for the postmortem's request ids; the totals count every one. */
+const PROBES_KEPT = 200;
+
+/** What a run that continues as new during the recovery check hands the next. */
+export interface LlmProviderCarry {
+  runbook: RunbookCarry;
+  mitigations: MitigationsCarry;
+  startedMs: number;
+  severity: Severity | null;
+  notTested: string | null;
+  acknowledged?: DecisionInput;
+  ackStarted: boolean;
+  qualityReported: boolean;
+  probes: ProbeResult[];
+  probeTotals: { sent: number; failed: number };
+  read: string[];
+  unread: { source: string; reason: string }[];
+  /** The recovery window the next run starts with (after one interval), and whether on-call was told. */
+  nextWindow: number;
+  told: boolean;
+}
+
+export async function llmProviderIncident(
+  input: RunbookInput<Partial<LlmProviderParams>> & { continued?: LlmProviderCarry },
+): Promise<RunbookResult> {
+  // A continued run was started by this code: it has no earlier version to replay.
+  const carried = input.continued;
+  if (!carried && !patched(EVIDENCE_PATCH)) return llmProviderIncidentV1(input);
   const p: LlmProviderParams = { ...LLM_PROVIDER_DEFAULTS, ...input.params };
   const triageBudget = 5 * 60_000;
-  const rb = new Runbook({ ...input, params: { ...p } }, LLM_PROVIDER_STEPS, {
-    'status-page': triageBudget,
-    'connectivity-test': triageBudget,
-    'rate-limit-headers': triageBudget,
-  });
-  const mitigations = new Mitigations(rb);
+  const rb = new Runbook(
+    { ...input, params: { ...p } },
+    LLM_PROVIDER_STEPS,
+    {
+      'status-page': triageBudget,
+      'connectivity-test': triageBudget,
+      'rate-limit-headers': triageBudget,
+    },
+    carried?.runbook,
+  );
+  const mitigations = new Mitigations(rb, carried?.mitigations);
   const scope = { service: input.service, environment: input.environment };
   const where = `${input.service} (${input.environment})`;
-  const startedMs = Date.now();
+  const startedMs = carried?.startedMs ?? Date.now();
   const deadlineMs = toMs(p.approvalDeadline);
   const vars = paramVars(p);
   const keyCompromise =
     p.keyCompromise ||
     input.alert?.labels.type === 'key_compromise' ||
     /key.?(compromise|leak)/i.test(input.alert?.alertname ?? '');
-  const probes: ProbeResult[] = [];
+  const probes: ProbeResult[] = carried?.probes ?? [];
+  const probeTotals = carried?.probeTotals ?? { sent: 0, failed: 0 };
   // What the diagnosis read, and what it could not read with the reason.
-  const read: string[] = [];
-  const unread: { source: string; reason: string }[] = [];
-  let severity: Severity | null = null;
+  const read: string[] = carried?.read ?? [];
+  const unread: { source: string; reason: string }[] = carried?.unread ?? [];
+  let severity: Severity | null = carried?.severity ?? null;
   // The reason the first observation tested nothing, when it did not.
-  let notTested: string | null = null;
-  let acknowledged: DecisionInput | undefined;
+  let notTested: string | null = carried?.notTested ?? null;
+  let acknowledged: DecisionInput | undefined = carried?.acknowledged;
   let closing = false;
   // A responder's report of degraded quality stands until a responder says it is handled.
-  let qualityReported = p.degradedQuality;
+  let qualityReported = carried?.qualityReported ?? p.degradedQuality;
   let ackLoop: Promise<void> = Promise.resolve();
-  let ackStarted = false;
+  let ackStarted = carried?.ackStarted ?? false;
 
   try {
+    if (carried) {
+      // The page asked in an earlier run is still waiting: its deadline and escalations stand.
+      if (ackStarted && !acknowledged) startAcknowledge(true);
+    } else await respond();
+    const recovery = await recover(carried);
+    if (!recovery.recovered) rb.skip('remove-mitigations', `left in place: ${recovery.reason}`);
+    else if (!rb.state.mitigations.some((m) => m.temporary && m.status === 'applied'))
+      rb.skip('remove-mitigations', 'no temporary mitigation to undo');
+    else await mitigations.removeTemporary('remove-mitigations', 'the API has recovered');
+    return await finish(recovery);
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    return await mitigations.abandon(err);
+  }
+
+  /** Classification, triage and the decision tree (or the key compromise path), up to recovery. */
+  async function respond(): Promise<void> {
     // Severity Classification
     rb.setStatus('diagnosing');
     const first = await rb.step('classify-severity', async () => {
@@ -196,15 +248,6 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       for (const id of ['revoke-key', 'rotate-key', 'audit-usage', 'incident-report']) rb.skip(id, 'no key compromise');
       await decisionTree(first, status?.indicator ?? null);
     }
-
-    const recovery = await recover();
-    if (!recovery.recovered) rb.skip('remove-mitigations', `left in place: ${recovery.reason}`);
-    else if (!rb.state.mitigations.some((m) => m.temporary && m.status === 'applied'))
-      rb.skip('remove-mitigations', 'no temporary mitigation to undo');
-    else await mitigations.removeTemporary('remove-mitigations', 'the API has recovered');
-    return await finish(recovery);
-  } catch (err) {
-    return await mitigations.abandon(err);
   }
 
   /** Probes the API and reads the app's metrics: one classification. */
@@ -216,6 +259,9 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
       act.providerMetrics.executeWithOptions({ summary: "the app's provider metrics" }, [scope]),
     ]);
     probes.push(...report.results);
+    probes.splice(0, probes.length - PROBES_KEPT);
+    probeTotals.sent += report.results.length;
+    probeTotals.failed += report.results.filter((r) => r.outcome !== 'ok').length;
     const app = metrics.available ? metrics.data : { errorRatio: null, p99Ms: null, quality: null };
     const appUnread = metrics.available ? undefined : metrics.reason;
     const untested = [
@@ -259,11 +305,13 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
     rb.setSeverity(severity as Severity);
     if (was) rb.record('severity_raised', `severity ${was} → ${severity}: ${c.reasons.join('; ')}`, c);
     // The first severity established starts the acknowledgement, whenever it comes.
-    if (!ackStarted) {
-      ackStarted = true;
-      ackLoop = acknowledge();
-      ackLoop.catch(() => undefined);
-    }
+    if (!ackStarted) startAcknowledge(false);
+  }
+
+  function startAcknowledge(resumed: boolean): void {
+    ackStarted = true;
+    ackLoop = acknowledge(resumed);
+    ackLoop.catch(() => undefined);
   }
 
   /** Tells on-call what the runbook needs from a responder. */
@@ -274,7 +322,7 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   }
 
   /** Someone must acknowledge within the severity's response time, else the next tier is paged. */
-  async function acknowledge(): Promise<void> {
+  async function acknowledge(resumed: boolean): Promise<void> {
     while (!acknowledged && !closing && severity) {
       const sev: Severity = severity;
       const response =
@@ -285,7 +333,9 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
             : sev === 'P3'
               ? toMs(p.p3AckWithin)
               : untilNextBusinessDay(Date.now(), p.businessDayStartHour, p.businessUtcOffsetMinutes);
-      if (sev === 'P1') {
+      if (resumed) {
+        // Paged in an earlier run; the question it asked goes on waiting.
+      } else if (sev === 'P1') {
         // "Immediate": page now; the deadline pages the tier after.
         await rb.escalate(`P1 on the LLM provider: ${where}`, 1);
       } else {
@@ -303,7 +353,9 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         deadlineMs: response,
         escalateFrom: sev === 'P1' ? 2 : 1,
         withdrawWhen: () => closing || severity !== sev,
+        resume: resumed,
       });
+      resumed = false;
     }
     if (acknowledged) rb.note('acknowledge', `acknowledged by ${acknowledged.by}`);
   }
@@ -490,13 +542,14 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
   }
 
   /** Probe rounds over the recovery window until one holds, or a responder decides for one without data. */
-  async function recover(): Promise<Recovery> {
+  async function recover(from?: LlmProviderCarry): Promise<Recovery> {
     rb.setStatus('validating');
     return rb.step('recovery-check', async () => {
       const windowMs = toMs(p.recoveryWindow);
       const intervalMs = toMs(p.recoveryInterval);
-      let told = false;
-      for (let n = 1; ; n++) {
+      let told = from?.told ?? false;
+      if (from) await sleep(intervalMs, { summary: `recovery window ${from.nextWindow}` });
+      for (let n = from?.nextWindow ?? 1; ; n++) {
         const w = await holdWindow(n, windowMs, intervalMs);
         if (w.verdict === 'passed') {
           rb.note('recovery-check', w.reason);
@@ -513,6 +566,9 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
               `LLM provider on ${where} still failing during recovery (${w.reason}). The runbook keeps the mitigations and probes every ${formatMs(intervalMs)}; it undoes them only after ${formatMs(windowMs)} of healthy probes. On-call decides whether more is needed`,
             );
           }
+          // A provider down for days fails a window every interval: the next run takes over before
+          // this history grows past what Temporal keeps.
+          if (rb.historyLong(p.historyEventLimit) && patched(CONTINUE_PATCH)) await continueFrom(n + 1, told);
           await sleep(intervalMs, { summary: `recovery window ${n + 1}` });
           continue;
         }
@@ -543,6 +599,31 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
         await rb.escalate(`LLM provider recovery not confirmed on ${where}: ${w.reason}; mitigations left in place`, 2);
         return { recovered: false, reason };
       }
+    });
+  }
+
+  /** Ends this run and starts the next from recovery window `nextWindow`, carrying the incident. */
+  async function continueFrom(nextWindow: number, told: boolean): Promise<never> {
+    const runbook = await rb.carry();
+    const { continued: _, ...rest } = input;
+    return continueAsNew<typeof llmProviderIncident>({
+      ...rest,
+      continued: {
+        runbook,
+        mitigations: mitigations.carry(),
+        startedMs,
+        severity,
+        notTested,
+        acknowledged,
+        ackStarted,
+        qualityReported,
+        probes,
+        probeTotals,
+        read,
+        unread,
+        nextWindow,
+        told,
+      },
     });
   }
 
@@ -648,9 +729,8 @@ export async function llmProviderIncident(input: RunbookInput<Partial<LlmProvide
 
   function impact(): string {
     const between = `between ${rb.state.startedAt} and ${new Date().toISOString()} (${Math.round((Date.now() - startedMs) / 60_000)} minutes)`;
-    if (!probes.length) return `unknown: no test request was sent (${notTested ?? 'not configured'}) ${between}`;
-    const failed = probes.filter((r) => r.outcome !== 'ok').length;
-    return `${failed} of ${probes.length} test requests failed ${between}; severity ${severity ?? (notTested ? 'unknown' : 'none')}`;
+    if (!probeTotals.sent) return `unknown: no test request was sent (${notTested ?? 'not configured'}) ${between}`;
+    return `${probeTotals.failed} of ${probeTotals.sent} test requests failed ${between}; severity ${severity ?? (notTested ? 'unknown' : 'none')}`;
   }
 }
 

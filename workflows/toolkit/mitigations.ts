@@ -40,13 +40,32 @@ export interface MitigationRequest {
   keepReason?: string;
 }
 
+export interface MitigationsCarry {
+  applied: string[];
+  kept: string[];
+  vars: Record<string, Record<string, string>>;
+}
+
 export class Mitigations {
   private readonly applied: string[] = [];
   /** Mitigations that stay after the incident, each with the reason. */
   private readonly kept: string[] = [];
   private readonly vars = new Map<string, Record<string, string>>();
 
-  constructor(private readonly rb: Runbook) {}
+  constructor(
+    private readonly rb: Runbook,
+    carried?: MitigationsCarry,
+  ) {
+    if (!carried) return;
+    this.applied.push(...carried.applied);
+    this.kept.push(...carried.kept);
+    for (const [step, vars] of Object.entries(carried.vars)) this.vars.set(step, vars);
+  }
+
+  /** What the next run needs to undo what this one applied (see `Runbook.carry`). */
+  carry(): MitigationsCarry {
+    return { applied: [...this.applied], kept: [...this.kept], vars: Object.fromEntries(this.vars) };
+  }
 
   /** The action's variables: the incident's service and environment, then the runbook's own. */
   private varsOf(step: string, vars?: Record<string, string>): Record<string, string> {

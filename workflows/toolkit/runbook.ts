@@ -1,9 +1,11 @@
 // The runbook toolkit: named steps, a timeline, approvals, manual steps, escalation, and the
 // Temporal UI's view of it all. A runbook file builds one Runbook and reads like its document.
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -77,6 +79,11 @@ export interface GateOptions {
   withdrawWhen?: () => boolean;
   /** The tier the first missed deadline pages (default 1): 2 when tier 1 was paged at once. */
   escalateFrom?: number;
+  /**
+   * Waits on a question the previous run asked (carried over), a step of its own: its deadline and
+   * escalations stand.
+   */
+  resume?: boolean;
 }
 
 /** The step where runbooks hand mitigation to responders when none of theirs is left. */
@@ -92,8 +99,16 @@ export class DrillReached extends Error {
   }
 }
 
+/** What a run hands the next when it continues as new: the state and what it has heard. */
+export interface RunbookCarry {
+  state: IncidentState;
+  /** The last alerts heard (their identities), so a re-sent one is still recognised. */
+  seenAlerts: string[];
+  alertsFiring: string[];
+}
+
 export class Runbook {
-  readonly state: IncidentState;
+  state: IncidentState;
   readonly input: RunbookInput;
   private readonly defs: Map<string, StepDef>;
   private readonly waiters = new Map<string, Waiter>();
@@ -105,8 +120,11 @@ export class Runbook {
   private alertsFiring: Set<string>;
   private readonly budgets: Record<string, number>;
 
-  /** `budgets`: the time each step should take (ms); a step past its budget is flagged, not stopped. */
-  constructor(input: RunbookInput, steps: StepDef[], budgets: Record<string, number> = {}) {
+  /**
+   * `budgets`: the time each step should take (ms); a step past its budget is flagged, not stopped.
+   * `carried`: the previous run's state, when this run continues it (see `carry`).
+   */
+  constructor(input: RunbookInput, steps: StepDef[], budgets: Record<string, number> = {}, carried?: RunbookCarry) {
     this.input = input;
     this.budgets = budgets;
     this.defs = new Map(steps.map((s) => [s.id, s]));
@@ -154,13 +172,40 @@ export class Runbook {
       }
     });
     setHandler(alertSignal, (alert) => this.onAlert(alert));
-    if (input.alert) this.onAlert(input.alert);
-    this.record('started', `${input.runbook} started by ${input.startedBy} (${input.source})`, {
-      service: input.service,
-      environment: input.environment,
-      params: input.params,
-    });
+    if (carried) {
+      this.state = carried.state;
+      carried.seenAlerts.forEach((id) => this.seenAlerts.add(id));
+      this.alertsFiring = new Set(carried.alertsFiring);
+      this.record('continued', `continued as a new run (${workflowInfo().runId}): the previous history was long`);
+    } else {
+      if (input.alert) this.onAlert(input.alert);
+      this.record('started', `${input.runbook} started by ${input.startedBy} (${input.source})`, {
+        service: input.service,
+        environment: input.environment,
+        params: input.params,
+      });
+    }
     this.refresh();
+  }
+
+  /** True when this run's history should end here and a new run carry on (`carry`). */
+  historyLong(limit: number): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= limit;
+  }
+
+  /**
+   * The state the next run starts from, once the timeline has reached the store and no decision is
+   * being handled: call it right before `continueAsNew`.
+   */
+  async carry(): Promise<RunbookCarry> {
+    await this.flush();
+    await condition(allHandlersFinished);
+    return {
+      state: this.state,
+      seenAlerts: [...this.seenAlerts].slice(-500),
+      alertsFiring: [...this.alertsFiring],
+    };
   }
 
   get workflowId(): string {
@@ -200,31 +245,42 @@ export class Runbook {
   /** Runs one named step of the document, recording its start and end. */
   async step<T>(id: string, run: () => Promise<T>): Promise<T> {
     const step = this.stepState(id);
-    step.status = 'running';
-    step.startedAt = new Date().toISOString();
-    this.record('step_started', step.title, undefined, id);
-    this.refresh();
+    // A step carried over from the previous run goes on where it was.
+    const carried = step.status === 'running' ? step.startedAt : undefined;
+    const startedAt = carried ?? new Date().toISOString();
+    if (!carried) {
+      step.status = 'running';
+      step.startedAt = startedAt;
+      this.record('step_started', step.title, undefined, id);
+      this.refresh();
+    }
     const budget = this.watchBudget(id);
-    try {
-      const result = await run();
-      if (step.status === 'running') step.status = 'done';
-      // Done says what it found: the step's last finding, when it left no note of its own.
-      if (step.status === 'done' && !step.note)
-        step.note = this.state.findings.filter((f) => f.step === id).pop()?.summary;
-      return result;
-    } catch (err) {
-      step.status = 'failed';
-      step.note = (err as Error).message;
-      throw err;
-    } finally {
+    const end = () => {
       budget?.cancel();
       // Also when the step ended in the same moment its timer would have fired.
       const ms = this.budgets[id];
-      if (ms !== undefined && !step.overBudget && Date.now() - Date.parse(step.startedAt) > ms) this.overBudget(id, ms);
+      if (ms !== undefined && !step.overBudget && Date.now() - Date.parse(startedAt) > ms) this.overBudget(id, ms);
       step.finishedAt = new Date().toISOString();
       this.record('step_finished', `${step.title}: ${step.status}${step.note ? ` (${step.note})` : ''}`, undefined, id);
       this.refresh();
+    };
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      // The run continues as new inside this step: the next run goes on with it, nothing ends here.
+      if (err instanceof ContinueAsNew) throw err;
+      step.status = 'failed';
+      step.note = (err as Error).message;
+      end();
+      throw err;
     }
+    if (step.status === 'running') step.status = 'done';
+    // Done says what it found: the step's last finding, when it left no note of its own.
+    if (step.status === 'done' && !step.note)
+      step.note = this.state.findings.filter((f) => f.step === id).pop()?.summary;
+    end();
+    return result;
   }
 
   /** A timer for the step's budget: when it fires first, the step is flagged in the timeline and the UI. */
@@ -309,7 +365,8 @@ export class Runbook {
       return answer;
     }
     const now = Date.now();
-    const pending: PendingApproval = {
+    const asked = opts.resume ? this.state.pendingApprovals.find((p) => p.step === id) : undefined;
+    const pending: PendingApproval = asked ?? {
       step: id,
       title: def.title,
       kind,
@@ -322,18 +379,22 @@ export class Runbook {
     };
     const waiter: Waiter = { pending };
     this.waiters.set(id, waiter);
-    this.state.pendingApprovals.push(pending);
     const step = this.stepState(id);
-    const stepStatus = step.status;
-    step.status = 'waiting';
+    // A carried question is a step of its own (acknowledge), asked while the status went on.
+    const stepStatus = asked ? 'pending' : step.status;
     const previous = this.state.status;
-    this.setStatus('awaiting_approval');
-    this.record('approval_requested', `${def.title}: waiting for ${pending.roles.join(' or ')}`, pending, id);
+    if (!asked) {
+      this.state.pendingApprovals.push(pending);
+      step.status = 'waiting';
+      this.setStatus('awaiting_approval');
+      this.record('approval_requested', `${def.title}: waiting for ${pending.roles.join(' or ')}`, pending, id);
+    }
     this.refresh();
     const withdrawn = opts.withdrawWhen ?? (() => false);
     try {
       while (!waiter.decided && !withdrawn()) {
-        const settled = await condition(() => waiter.decided !== undefined || withdrawn(), opts.deadlineMs, {
+        const waitMs = Math.max(0, Date.parse(pending.deadline) - Date.now());
+        const settled = await condition(() => waiter.decided !== undefined || withdrawn(), waitMs, {
           summary: `deadline ${formatMs(opts.deadlineMs)} for "${def.title}"`,
         });
         if (!settled) {
