@@ -358,7 +358,11 @@ export function createGateway(deps: GatewayDeps): http.Server {
   }
 
   async function dispatch(req: http.IncomingMessage): Promise<[number, unknown]> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    // A path, never a URL of its own: "//host/x" would otherwise be read as host "host", path "/x".
+    const target = req.url ?? '/';
+    if (!target.startsWith('/') || target.startsWith('//'))
+      throw new HttpError(404, `no route ${target.slice(0, 200)}`);
+    const url = new URL(`http://gateway${target}`);
     const path = url.pathname;
     const method = req.method ?? 'GET';
     checkHost(req);

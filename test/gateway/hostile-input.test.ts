@@ -70,12 +70,6 @@ interface Case {
   match?: RegExp;
   /** Paths the 400's `fields` must name. */
   fields?: string[];
-  /**
-   * KNOWN BUG, awaiting a fix outside this file (where, and what it gets now). The case is sent and
-   * its answer printed, but kept out of the counts and not asserted; once it gets `status` the test
-   * fails until the mark is removed.
-   */
-  knownBug?: string;
 }
 
 interface Answer {
@@ -733,24 +727,20 @@ describe('hostile input through the gateway', () => {
 
       // Request targets that are not a URL relative to the gateway: an unknown route, never a 500 from
       // the URL parser, and never a route of its own.
-      // KNOWN BUG (client/gateway/server.ts dispatch: `new URL(req.url, 'http://gateway')` reads `//x` as
-      // a scheme-relative URL): `GET //`, `//%` and `//:99999/...` get 500 {"error":"Invalid URL"};
-      // `GET //attacker.example/healthz` is served as /healthz (200).
-      { name: 'GET //', raw: rawGet('//'), path: '', status: 404, knownBug: 'server.ts: 500 Invalid URL' },
-      { name: 'GET //%', raw: rawGet('//%'), path: '', status: 404, knownBug: 'server.ts: 500 Invalid URL' },
+      // (Parsed as URLs of their own, `//` and `//%` were a 500 and `//attacker.example/healthz` was /healthz.)
+      { name: 'GET //', raw: rawGet('//'), path: '', status: 404 },
+      { name: 'GET //%', raw: rawGet('//%'), path: '', status: 404 },
       {
         name: 'GET //:99999/healthz',
         raw: rawGet('//:99999/healthz'),
         path: '',
         status: 404,
-        knownBug: 'server.ts: 500 Invalid URL',
       },
       {
         name: 'GET //attacker.example/healthz',
         raw: rawGet('//attacker.example/healthz'),
         path: '',
         status: 404,
-        knownBug: 'server.ts: served as /healthz',
       },
       // Incident ids Temporal would refuse: no such incident.
       { name: 'GET /incidents/%00', path: '/incidents/%00', headers: bearer(BOB), status: 404 },
@@ -902,15 +892,8 @@ describe('hostile input through the gateway', () => {
   test('every hostile request gets the status the contract gives it, and none a 500', async () => {
     const counts = new Map<number, number>();
     const wrong: string[] = [];
-    const awaitingFix: string[] = [];
     for (const c of cases()) {
       const answer = await send(c);
-      if (c.knownBug) {
-        if (answer.status === c.status)
-          wrong.push(`${c.name}: now ${c.status} as the contract says: remove its knownBug mark`);
-        else awaitingFix.push(`${c.name} → ${answer.status} (want ${c.status}; ${c.knownBug})`);
-        continue;
-      }
       counts.set(answer.status, (counts.get(answer.status) ?? 0) + 1);
       const problems: string[] = [];
       if (answer.status !== c.status) problems.push(`got ${answer.status}, want ${c.status}`);
@@ -936,7 +919,6 @@ describe('hostile input through the gateway', () => {
       .map(([status, n]) => `${status}×${n}`)
       .join(' ');
     console.log(`hostile input: ${summary}`);
-    if (awaitingFix.length) console.log(`hostile input, KNOWN BUGS awaiting a fix: ${awaitingFix.join('; ')}`);
     assert.deepEqual(wrong, []);
     assert.equal(counts.get(500) ?? 0, 0, 'no request may get a 500');
   });
