@@ -77,13 +77,16 @@ export function createFollowUpActivities(deps: Deps) {
   return {
     async remindFollowUp(input: {
       incidentWorkflowId: string;
+      incidentRunId?: string;
       runbook: string;
       service: string;
       tasks: string[];
     }): Promise<string> {
-      // The reminder's own id is `followup/<incident workflow id>/<incident run id>`: it names the run.
+      // Reminders started before the input named the run: their own id, `followup/<workflow id>/<run id>`, does.
       const reminderId = Context.current().info.workflowExecution?.workflowId ?? '';
-      const runId = reminderId.startsWith('followup/') ? reminderId.slice(reminderId.lastIndexOf('/') + 1) : undefined;
+      const runId =
+        input.incidentRunId ??
+        (reminderId.startsWith('followup/') ? reminderId.slice(reminderId.lastIndexOf('/') + 1) : undefined);
       await deps.store.markFollowUpsReminded(input.incidentWorkflowId, runId);
       const text = `Follow-up due for ${input.runbook} on ${input.service} (${input.incidentWorkflowId}):\n${input.tasks.map((t) => `• ${t}`).join('\n')}`;
       if (!notify || !deps.slack) return `recorded; no Slack target to remind: ${text}`;

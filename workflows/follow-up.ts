@@ -12,6 +12,8 @@ const { remindFollowUp } = proxyActivities<Activities>({
 
 export interface FollowUpInput {
   incidentWorkflowId: string;
+  /** The incident's first run, which keys its follow-ups (absent in reminders started before it). */
+  incidentRunId?: string;
   runbook: string;
   service: string;
   tasks: string[];
@@ -41,7 +43,14 @@ export async function scheduleFollowUp(
     workflowId: `followup/${info.workflowId}/${info.runId}`,
     parentClosePolicy: ParentClosePolicy.ABANDON,
     args: [
-      { incidentWorkflowId: info.workflowId, runbook: incident.runbook, service: incident.service, tasks, afterMs },
+      {
+        incidentWorkflowId: info.workflowId,
+        incidentRunId: info.firstExecutionRunId,
+        runbook: incident.runbook,
+        service: incident.service,
+        tasks,
+        afterMs,
+      },
     ],
     staticSummary: `follow-up for ${info.workflowId} in ${formatMs(afterMs)}`,
   });

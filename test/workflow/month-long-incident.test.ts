@@ -125,6 +125,10 @@ test('a provider down for 30 days: each run stays under 10,000 events, the incid
     );
     assert.equal(ledger.rows.length, 4);
     assert.ok(ledger.rows.every((r) => r.run_id === started.runId && r.outcome === 'succeeded'));
+    const records = await pool.query('SELECT run_id, status FROM incidents WHERE workflow_id = $1', [
+      started.workflowId,
+    ]);
+    assert.deepEqual(records.rows, [{ run_id: started.runId, status: 'resolved' }], 'one record for the incident');
     // One page for the P1, not one per run.
     const timeline = await pool.query('SELECT kind FROM incident_events WHERE workflow_id = $1', [started.workflowId]);
     const kinds = timeline.rows.map((r) => r.kind as string);

@@ -14,7 +14,8 @@ export async function recordPostIncident(
   report: PostIncidentReport,
   followUpAfterMs: number,
 ): Promise<void> {
-  const { workflowId, runId } = workflowInfo();
+  // Keyed by the incident's first run, as its record is: the same for every run it continued as.
+  const { workflowId, firstExecutionRunId: runId } = workflowInfo();
   await record.recordPostIncident.executeWithOptions({ summary: 'write the incident record' }, [
     { workflowId, runId, runbook, report, followUpAfterMs },
   ]);

@@ -486,7 +486,8 @@ export class Runbook {
     const info = workflowInfo();
     return {
       workflowId: info.workflowId,
-      runId: info.runId,
+      // The incident's first run: the runs it continued as new write one record.
+      runId: info.firstExecutionRunId,
       runbook: this.state.runbook,
       status: this.state.status,
       severity: this.state.severity,
