@@ -236,6 +236,18 @@ export class Incidents {
     return this.client.withDeadline(Date.now() + RPC_TIMEOUT_MS, fn);
   }
 
+  /** When the open run of this incident started; undefined when none is open. */
+  async openSince(workflowId: string): Promise<Date | undefined> {
+    try {
+      const d = await this.rpc(() => this.client.workflow.getHandle(workflowId).describe());
+      return d.status.name === 'RUNNING' ? d.startTime : undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      if (isUnavailable(err)) throw new TemporalUnavailable(`Temporal unreachable: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
   private async closedStatus(workflowId: string): Promise<string | undefined> {
     try {
       const d = await this.client.workflow.getHandle(workflowId).describe();

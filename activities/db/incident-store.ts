@@ -273,6 +273,21 @@ export class IncidentStore {
     );
   }
 
+  /**
+   * When this alert, exactly as now (status, labels, annotations), was last handed to the workflow;
+   * undefined when its last receipt there differs or it has none.
+   */
+  async lastDelivered(r: Pick<AlertReceipt, 'workflowId' | 'alertKey' | 'status' | 'labels' | 'annotations'>) {
+    const { rows } = await this.pool.query<{ received_at: Date }>(
+      `SELECT received_at FROM (
+         SELECT * FROM alert_receipts WHERE workflow_id = $1 AND alert_key = $2 ORDER BY id DESC LIMIT 1
+       ) last
+       WHERE outcome <> 'ignored' AND status = $3 AND labels = $4::jsonb AND annotations = $5::jsonb`,
+      [r.workflowId, r.alertKey, r.status, JSON.stringify(r.labels), JSON.stringify(r.annotations)],
+    );
+    return rows[0]?.received_at;
+  }
+
   /** An incident's steps as last recorded, in the runbook's order. */
   async steps(workflowId: string): Promise<(StepRecord & { durationMs: number | null })[]> {
     const { rows } = await this.pool.query<{

@@ -9,7 +9,7 @@ import { ParamsError } from '../../config/params';
 import type { Config } from '../../config/schema';
 import type { IncidentStore } from '../../activities/db/incident-store';
 import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable } from '../incidents';
-import { TASK_QUEUE, type AlertEvent, type RunbookId } from '../../workflows/definitions';
+import { incidentWorkflowId, TASK_QUEUE, type AlertEvent, type RunbookId } from '../../workflows/definitions';
 import {
   alertmanagerSchema,
   changeEventSchema,
@@ -189,6 +189,17 @@ export function createGateway(deps: GatewayDeps): http.Server {
     if (!route.runbook) return { ...base, outcome: 'ignored', reason: route.reason };
     const runbook: RunbookId = route.runbook;
     const incident = incidentKey(payload.groupKey, environment);
+    // Alertmanager re-sends each group every group_interval: what the open incident has heard
+    // already, unchanged, would only lengthen its history.
+    const workflowId = incidentWorkflowId(runbook, incident);
+    if (await deliveredToOpenRun(workflowId, key, alert))
+      return {
+        ...base,
+        runbook,
+        workflowId,
+        outcome: 'joined',
+        reason: 'unchanged since it was last delivered: not signalled again',
+      };
     if (alert.status === 'resolved') {
       const workflowId = await incidents.resolve(runbook, incident, event);
       return workflowId
@@ -219,6 +230,15 @@ export function createGateway(deps: GatewayDeps): http.Server {
         `could not start ${runbook} for ${base.alertname}: ${(err as Error).message}; Alertmanager will retry`,
       );
     }
+  }
+
+  /** The alert, exactly as now, reached the incident's open run (its receipt is newer than the run). */
+  async function deliveredToOpenRun(workflowId: string, alertKey: string, alert: WebhookAlert): Promise<boolean> {
+    const { status, labels, annotations } = alert;
+    const at = await store.lastDelivered({ workflowId, alertKey, status, labels, annotations }).catch(() => undefined);
+    if (!at) return false;
+    const since = await incidents.openSince(workflowId);
+    return since !== undefined && at >= since;
   }
 
   async function alertmanager(req: http.IncomingMessage): Promise<[number, unknown]> {

@@ -16,11 +16,12 @@ import { createGateway } from '../../client/gateway/server';
 import { Incidents } from '../../client/incidents';
 import { stateQuery } from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
+import { secret } from '../support/secrets';
 
-const TOKEN = 'webhook-secret';
-const CHANGES = 'change-events-secret';
-const ALICE = 'alice-token';
-const BOB = 'bob-token';
+const TOKEN = secret('WEBHOOK_TOKEN');
+const CHANGES = secret('CHANGES_TOKEN');
+const ALICE = secret('responder token (alice)');
+const BOB = secret('responder token (bob)');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function payload(groupKey: string, alerts: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
@@ -142,6 +143,42 @@ describe('gateway', () => {
       ['started', 'joined', 'joined'],
     );
     await handle.cancel();
+  });
+
+  test('Alertmanager re-sending an unchanged alert is not signalled again; a change is; after the incident, it starts a new one', async () => {
+    const env = `gw-${randomUUID().slice(0, 6)}`;
+    const groupKey = `{}:{alertname="ApiErrorRate",environment="${env}"}`;
+    const send = async (labels: Record<string, string>, status = 'firing', summary = 'errors') => {
+      const a = {
+        ...alert({ alertname: 'ApiErrorRate', environment: env, ...labels }, status),
+        annotations: { summary },
+      };
+      const res = await post('/alertmanager', payload(groupKey, [a]));
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { alerts: { workflowId: string; outcome: string; reason?: string }[] }).alerts[0];
+    };
+    const first = await send({});
+    assert.equal(first.outcome, 'started');
+    const signals = async () =>
+      (await h.client.workflow.getHandle(first.workflowId).fetchHistory()).events!.filter(
+        (e) => e.workflowExecutionSignaledEventAttributes,
+      ).length;
+    // Every group_interval the same notification again: joined, and nothing added to the history.
+    for (let i = 0; i < 3; i++) {
+      const again = await send({});
+      assert.equal(again.outcome, 'joined');
+      assert.match(again.reason ?? '', /unchanged.*not signalled again/);
+    }
+    assert.equal(await signals(), 0);
+    // What changed is news: a new summary, then the alert resolving.
+    assert.equal((await send({}, 'firing', 'errors rising')).outcome, 'joined');
+    assert.equal((await send({}, 'resolved', 'errors rising')).outcome, 'joined');
+    assert.equal(await signals(), 2);
+    // The incident over, the same alert firing again opens a new one.
+    await h.client.workflow.getHandle(first.workflowId).terminate('test: incident over');
+    const after = await send({}, 'firing', 'errors rising');
+    assert.equal(after.outcome, 'started');
+    await h.client.workflow.getHandle(after.workflowId).terminate('test done');
   });
 
   test('an inference cost alert (cost > 20% above baseline) starts the cost-spike runbook', async () => {
