@@ -1,6 +1,7 @@
 // `npm test`: starts what the suite shares (a Temporal dev server with the search attributes, an
 // embedded Postgres unless TEST_DATABASE_URL is set, the time-skipping server's binary), then runs
-// every test file with Node's test runner, one file at a time.
+// every test file with Node's test runner, one file at a time; then looks for every secret value
+// the tests used in what the run left behind (test/support/secret-scan.ts).
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,8 @@ import { Pool } from 'pg';
 import { migrate } from '../activities/db/migrate';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
 import { PROJECT_ROOT, startDevServer, testServerExecutable } from '../dev/temporal-binaries';
+import { databaseUrls, describeFinding, scanSuite } from './support/secret-scan';
+import { registeredSecrets, SECRETS_FILE_ENV } from './support/secrets';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 const log = (line: string) => console.log(`[test] ${line}`);
@@ -56,11 +59,23 @@ async function main(): Promise<number> {
   await migrate(pool, 'telemetry');
   await pool.end();
   log(`Postgres: ${env.DATABASE_URL}`);
+  // The secrets the tests make are recorded here, and their output (TAP) kept here, for the scan.
+  const secretsFile = path.join(scratch, 'secrets.jsonl');
+  env[SECRETS_FILE_ENV] = secretsFile;
+  const output = path.join(scratch, 'output.tap');
+  // A database server of one's own is the suite's; on a given one, its database and those made meanwhile.
+  const databasesBefore = db ? undefined : await databaseUrls(env.DATABASE_URL);
   try {
     const child = spawn(
       process.execPath,
-      // A hung test fails after 5 minutes instead of holding CI.
-      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...files],
+      [
+        ...['--import', 'tsx', '--test', '--test-concurrency=1'],
+        // A hung test fails after 5 minutes instead of holding CI.
+        '--test-timeout=300000',
+        ...['--test-reporter=spec', '--test-reporter-destination=stdout'],
+        ...['--test-reporter=tap', `--test-reporter-destination=${output}`],
+        ...files,
+      ],
       // Its own process group: the watchdog below can end it with everything the tests started.
       { env, stdio: 'inherit', cwd: PROJECT_ROOT, detached: true },
     );
@@ -82,11 +97,52 @@ async function main(): Promise<number> {
     clearTimeout(watchdog);
     // Whatever the tests started and left behind (a worker process, a daemon) goes with them.
     group('SIGKILL');
-    return code;
+    const leaked = await secretScan({
+      temporalAddress: env.TEMPORAL_ADDRESS,
+      databaseUrl: env.DATABASE_URL,
+      databasesBefore,
+      secretsFile,
+      output,
+    });
+    return code || leaked;
   } finally {
     await temporal.env.teardown().catch(() => undefined);
     await db?.stop().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * 1 when a secret value the tests used is in a workflow history or a schedule on the dev server, a
+ * table of the suite's databases or the test files' output; naming the secret and where, never the value.
+ */
+async function secretScan(opts: {
+  temporalAddress: string;
+  databaseUrl: string;
+  /** the databases on the server before the tests: undefined when the server is the suite's own */
+  databasesBefore?: string[];
+  secretsFile: string;
+  output: string;
+}): Promise<number> {
+  try {
+    const databases = (await databaseUrls(opts.databaseUrl)).filter(
+      (url) =>
+        !opts.databasesBefore ||
+        new URL(url).pathname === new URL(opts.databaseUrl).pathname ||
+        !opts.databasesBefore.includes(url),
+    );
+    const { findings, summary } = await scanSuite({
+      temporalAddress: opts.temporalAddress,
+      databases,
+      logs: [{ file: opts.output, label: "the test files' output (TAP)" }],
+      secrets: registeredSecrets(opts.secretsFile),
+    });
+    log(`secret scan: ${summary}`);
+    for (const f of findings) log(`secret scan: FOUND ${describeFinding(f)}`);
+    return findings.length ? 1 : 0;
+  } catch (err) {
+    log(`secret scan could not run: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
   }
 }
 

@@ -14,8 +14,9 @@ import { PROJECT_ROOT } from '../../dev/temporal-binaries';
 import type { ConfigInput } from '../../config/schema';
 import type { IncidentState } from '../../workflows/definitions';
 import { createHarness, eventually, requireEnv, type Harness } from '../support/harness';
+import { secret } from '../support/secrets';
 
-const ALICE_TOKEN = 'alice-cli-token';
+const ALICE_TOKEN = secret('RUNBOOK_TOKEN (alice)');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'runbooks-cli-'));
 

@@ -10,10 +10,11 @@ import { freePort } from '../../dev/postgres';
 import type { IncidentState, RunbookResult } from '../../workflows/definitions';
 import { createHarness, eventually, type Harness } from '../support/harness';
 import { SERVICE, World } from '../support/scenario';
+import { secret } from '../support/secrets';
 import { Alertmanager, ALERTMANAGER, needs, PROMETHEUS } from '../support/system';
 
-const WEBHOOK_TOKEN = 'am-token';
-const RESPONDER_TOKEN = 'carol-token';
+const WEBHOOK_TOKEN = secret('WEBHOOK_TOKEN');
+const RESPONDER_TOKEN = secret('responder token (carol)');
 
 const RULES = `groups:
   - name: api-reliability

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { secret } from './secrets';
 
 export type AnthropicErrorStatus = 400 | 401 | 403 | 404 | 429 | 500 | 529;
 export type AnthropicStandInMode = 'ok' | 'slow' | AnthropicErrorStatus;
@@ -61,7 +62,7 @@ export class AnthropicStandIn {
   private server?: http.Server;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(readonly apiKey = 'sk-ant-api03-standin-key') {}
+  constructor(readonly apiKey = secret('ANTHROPIC_API_KEY', 'sk-ant-api03-')) {}
 
   /** Share (0..1) of mode-'ok' requests answered 500: every round(1/rate)-th, counted from when it is set. */
   get errorRate(): number {
@@ -120,7 +121,7 @@ export class AnthropicStandIn {
   }
 
   /** The Admin API key (x-api-key) and the API keys' statuses it manages, by id. */
-  adminKey = 'sk-ant-admin01-standin-admin-key';
+  adminKey = secret('ANTHROPIC_ADMIN_KEY', 'sk-ant-admin01-');
   readonly keyStatus = new Map<string, string>();
 
   private async answer(req: AnthropicRequest): Promise<Answer> {

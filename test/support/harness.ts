@@ -16,6 +16,7 @@ import type { Deps } from '../../activities';
 import { buildWorker } from '../../worker/build';
 import { slackClient } from '../../worker/deps';
 import { Incidents } from '../../client/incidents';
+import { secret } from './secrets';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];
@@ -93,7 +94,7 @@ export async function createHarness(
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   // The tests decide as the gateway does: `authenticated: true` is proven with the worker's key.
-  const signingKey = env.DECISION_SIGNING_KEY ?? randomUUID();
+  const signingKey = env.DECISION_SIGNING_KEY ?? secret('DECISION_SIGNING_KEY');
   const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DECISION_SIGNING_KEY: signingKey, ...env };
   // The LLM app's database: the store's unless a test gives its own (or an unreachable one).
   const telemetry = opts.telemetryUrl

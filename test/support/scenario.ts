@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { ConfigInput } from '../../config/schema';
 import { redisInfo } from '../../activities/redis-info';
 import { eventually } from './harness';
+import { secret } from './secrets';
 import { FakeApi, Prometheus } from './system';
 import { JaegerStandIn, LokiStandIn, PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from './standins';
 
@@ -14,6 +15,7 @@ export const SERVICE = 'api';
 export class World {
   readonly slack = new SlackStandIn();
   readonly pagerduty = new PagerDutyStandIn();
+  readonly routingKey = secret('PAGERDUTY_ROUTING_KEY');
   readonly status = new StatusPageStandIn();
   readonly loki = new LokiStandIn();
   readonly jaeger = new JaegerStandIn();
@@ -87,7 +89,7 @@ export class World {
     return {
       SLACK_BOT_TOKEN: this.slack.token,
       SLACK_API_URL: `${this.slack.url}/api`,
-      PAGERDUTY_ROUTING_KEY: 'routing-key-test',
+      PAGERDUTY_ROUTING_KEY: this.routingKey,
       PAGERDUTY_EVENTS_URL: this.pagerduty.url,
       ...(this.redisUrl ? { REDIS_URL: this.redisUrl } : {}),
     };

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { generateTelemetry, type Scenario } from '../../activities/telemetry-scenarios';
 import { requireEnv } from './harness';
+import { secret } from './secrets';
 
 export interface SeedApp {
   /** The app's own writer (the database's owner). */
@@ -34,7 +35,7 @@ export async function createSeedApp(opts: { id?: boolean } = {}): Promise<SeedAp
   const tag = randomUUID().slice(0, 8);
   const name = `seedapp_${tag}`;
   const role = `seedapp_reader_${tag}`;
-  const password = randomUUID();
+  const password = secret('app database reader password');
   const admin = new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 1 });
   await admin.query(`CREATE DATABASE ${name}`);
   // CONNECT only for whom it is granted, and no TEMP for anyone.

@@ -3,6 +3,7 @@
 // The product reaches them through the same clients it uses in production.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { secret } from './secrets';
 
 export interface Recorded {
   method: string;
@@ -57,7 +58,7 @@ export class StandIn {
 export class SlackStandIn extends StandIn {
   readonly messages: { channel: string; text: string }[] = [];
 
-  constructor(readonly token = 'xoxb-test-token') {
+  constructor(readonly token = secret('SLACK_BOT_TOKEN', 'xoxb-')) {
     super({
       'POST /api/chat.postMessage': (req) => {
         if (req.headers.authorization !== `Bearer ${this.token}`)

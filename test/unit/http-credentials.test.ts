@@ -8,8 +8,9 @@ import { createDependencyActivities } from '../../activities/dependencies';
 import { fetchJson } from '../../activities/http';
 import { parseConfig } from '../../config/load';
 import type { Deps } from '../../activities';
+import { secret } from '../support/secrets';
 
-const SECRET = 's3cr3t-token';
+const SECRET = secret('data source URL password');
 let base = '';
 const server = http.createServer((req, res) => {
   const ok = req.headers.authorization === `Basic ${Buffer.from(`bot:${SECRET}`).toString('base64')}`;

@@ -1,15 +1,15 @@
 // The provider probe through the real SDK against a local Messages API: what each kind of
 // answer (or none) looks like in the report, and that the key never shows in it.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Deps } from '../../activities/deps';
 import { createProviderActivities, type ProbeReport } from '../../activities/provider';
 import { AnthropicStandIn } from '../support/anthropic-standin';
+import { secret } from '../support/secrets';
 
-const key = `sk-ant-api03-${randomUUID()}`;
+const key = secret('ANTHROPIC_API_KEY', 'sk-ant-api03-');
 const model = 'claude-haiku-4-5';
 const standin = new AnthropicStandIn(key);
 const reports: ProbeReport[] = [];

@@ -13,6 +13,7 @@ import { LLM_PROVIDER_DEFAULTS } from '../../workflows/runbooks/llm-provider-inc
 import { LLM_PROVIDER_STEPS, MITIGATION } from '../../workflows/runbooks/llm-provider-incident.steps';
 import { AnthropicStandIn } from '../support/anthropic-standin';
 import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
+import { secret } from '../support/secrets';
 import { PagerDutyStandIn, SlackStandIn, StatusPageStandIn } from '../support/standins';
 import { needs, Prometheus, PROMETHEUS } from '../support/system';
 
@@ -60,7 +61,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
         ANTHROPIC_ADMIN_URL: anthropic.url,
         SLACK_BOT_TOKEN: slack.token,
         SLACK_API_URL: `${slack.url}/api`,
-        PAGERDUTY_ROUTING_KEY: 'routing-key-test',
+        PAGERDUTY_ROUTING_KEY: secret('PAGERDUTY_ROUTING_KEY'),
         PAGERDUTY_EVENTS_URL: pagerduty.url,
       },
     );

@@ -29,6 +29,7 @@ import { createHarness, eventually, recordHistory, requireEnv, testDeps, type Ha
 import { createTelemetryDatabase } from '../support/llm-app';
 import { documentWith } from '../support/documents';
 import { World } from '../support/scenario';
+import { secret } from '../support/secrets';
 
 describe('mitigations through the guided runbook', () => {
   const world = new World();
@@ -184,6 +185,7 @@ describe('flag changes on the app database as the seed has it', () => {
   let store: Pool;
   let app: Pool;
   const role = `flags_${randomUUID().slice(0, 6)}`;
+  const password = secret('app database role password');
   const env = new MockActivityEnvironment();
   const runId = randomUUID();
   let seq = 0;
@@ -196,14 +198,14 @@ describe('flag changes on the app database as the seed has it', () => {
       CREATE TABLE inference_events (created_at timestamptz NOT NULL, user_id text, feature text, trigger_type text,
         input_tokens integer, output_tokens integer, cost_usd numeric);
       CREATE TABLE feature_flags (feature text PRIMARY KEY, enabled boolean NOT NULL);
-      CREATE ROLE ${role} LOGIN PASSWORD '${role}';
+      CREATE ROLE ${role} LOGIN PASSWORD '${password}';
       REVOKE CREATE ON SCHEMA public FROM PUBLIC;
       GRANT SELECT ON inference_events TO ${role};
       GRANT SELECT, INSERT, UPDATE, DELETE ON feature_flags TO ${role};
       INSERT INTO feature_flags VALUES ('chat', true), ('kill_switch', true);`);
     const url = new URL(db.url);
     url.username = role;
-    url.password = role;
+    url.password = password;
     app = new Pool({ connectionString: url.toString(), max: 2 });
     // Dropping the database at the end ends its sessions: an idle client's notice is not a failure.
     app.on('error', () => undefined);
@@ -283,7 +285,7 @@ describe('flag changes on the app database as the seed has it', () => {
   });
 
   test("a command's output keeps no value of the secrets it was given", async () => {
-    const token = `tok-${randomUUID()}`;
+    const token = secret("DEPLOY_TOKEN (an action's env)");
     const actions = {
       deploy: {
         run: [process.execPath, '-e', "console.log('using ' + process.env.DEPLOY_TOKEN); process.exit(3)"],
@@ -309,7 +311,8 @@ describe('flag changes on the app database as the seed has it', () => {
     try {
       const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
       const actions = { 'revoke-key': { providerKey: { keyId: 'key_1', status: 'inactive' } } };
-      const workerEnv = { ANTHROPIC_BASE_URL: url, ANTHROPIC_ADMIN_KEY: 'admin-secret' };
+      const adminKey = secret('ANTHROPIC_ADMIN_KEY', 'sk-ant-admin01-');
+      const workerEnv = { ANTHROPIC_BASE_URL: url, ANTHROPIC_ADMIN_KEY: adminKey };
       await runAction(
         actions,
         { workflowId: `incident/test/flags-${++seq}`, step: 'revoke-key', phase: 'apply' },
@@ -322,7 +325,7 @@ describe('flag changes on the app database as the seed has it', () => {
         { ...workerEnv, ANTHROPIC_ADMIN_URL: url },
       );
       assert.equal(revoked.status, 'succeeded', revoked.summary);
-      assert.deepEqual(seen, ['admin-secret'], 'the admin URL was told');
+      assert.deepEqual(seen, [adminKey], 'the admin URL was told');
     } finally {
       proxy.closeAllConnections();
       await new Promise((r) => proxy.close(r));
