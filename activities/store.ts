@@ -4,6 +4,7 @@ import { Context } from '@temporalio/activity';
 import type { Deps } from './deps';
 import type { ChangeEvent, IncidentRow, MaintenanceRun, TimelineEvent } from './db/incident-store';
 import type { Scope } from './prometheus';
+import type { AlertEvent } from '../workflows/definitions';
 import { observe, type Observed } from './http';
 
 export type { TimelineEvent };
@@ -37,6 +38,44 @@ export function createStoreActivities({ store, config }: Deps) {
         input.report.followUps,
         new Date(Date.now() + input.followUpAfterMs),
       );
+    },
+
+    /**
+     * Whether a scheduled check's alert is news to the open incident: false when its last receipt
+     * there has the same status and labels (the summary's figures change every run) and is newer
+     * than the incident's start. Until the incident's record exists, it is news.
+     */
+    async alertIsNews(input: { workflowId: string; alert: AlertEvent }): Promise<boolean> {
+      const { workflowId, alert } = input;
+      const delivered = await store.lastDelivered({
+        workflowId,
+        alertKey: alert.key,
+        status: alert.status,
+        labels: alert.labels,
+      });
+      if (!delivered) return true;
+      const started = await store.incidentStartedAt(workflowId);
+      return !started || delivered < started;
+    },
+
+    /** The receipt of an alert a scheduled check handed to an incident, as the gateway keeps one. */
+    async recordDelivered(input: {
+      runbook: string;
+      workflowId: string;
+      alert: AlertEvent;
+      outcome: 'started' | 'joined';
+    }): Promise<void> {
+      const { alert } = input;
+      await store.recordAlert({
+        alertname: alert.alertname,
+        status: alert.status,
+        alertKey: alert.key,
+        labels: alert.labels,
+        annotations: alert.annotations,
+        runbook: input.runbook,
+        workflowId: input.workflowId,
+        outcome: input.outcome,
+      });
     },
 
     async recordMaintenanceRun(run: MaintenanceRun): Promise<void> {

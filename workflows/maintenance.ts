@@ -74,11 +74,8 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
     const alert = checkAlert(
       'MaintenanceCheckFailed',
       `maintenance:${runbook}/${service}/${environment}`,
-      {
-        runbook,
-        service,
-        environment,
-      },
+      // Which checks fail is what a later pass tells the open incident, when it changes.
+      { runbook, service, environment, failing: failed.map((c) => c.step).join(',') },
       summary,
     );
     incident = await openOrJoinIncident({ ...runInput, alert });

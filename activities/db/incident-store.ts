@@ -274,18 +274,36 @@ export class IncidentStore {
   }
 
   /**
-   * When this alert, exactly as now (status, labels, annotations), was last handed to the workflow;
-   * undefined when its last receipt there differs or it has none.
+   * When this alert, as now (status, labels and, when given, annotations), was last handed to the
+   * workflow; undefined when its last receipt there differs or it has none.
    */
-  async lastDelivered(r: Pick<AlertReceipt, 'workflowId' | 'alertKey' | 'status' | 'labels' | 'annotations'>) {
+  async lastDelivered(
+    r: Pick<AlertReceipt, 'workflowId' | 'alertKey' | 'status' | 'labels'> & { annotations?: Record<string, string> },
+  ): Promise<Date | undefined> {
     const { rows } = await this.pool.query<{ received_at: Date }>(
       `SELECT received_at FROM (
          SELECT * FROM alert_receipts WHERE workflow_id = $1 AND alert_key = $2 ORDER BY id DESC LIMIT 1
        ) last
-       WHERE outcome <> 'ignored' AND status = $3 AND labels = $4::jsonb AND annotations = $5::jsonb`,
-      [r.workflowId, r.alertKey, r.status, JSON.stringify(r.labels), JSON.stringify(r.annotations)],
+       WHERE outcome <> 'ignored' AND status = $3 AND labels = $4::jsonb
+         AND ($5::jsonb IS NULL OR annotations = $5::jsonb)`,
+      [
+        r.workflowId,
+        r.alertKey,
+        r.status,
+        JSON.stringify(r.labels),
+        r.annotations ? JSON.stringify(r.annotations) : null,
+      ],
     );
     return rows[0]?.received_at;
+  }
+
+  /** When the latest incident recorded under this workflow id started (its first run). */
+  async incidentStartedAt(workflowId: string): Promise<Date | undefined> {
+    const { rows } = await this.pool.query<{ started_at: Date | null }>(
+      'SELECT max(started_at) AS started_at FROM incidents WHERE workflow_id = $1',
+      [workflowId],
+    );
+    return rows[0]?.started_at ?? undefined;
   }
 
   /** An incident's steps as last recorded, in the runbook's order. */

@@ -524,7 +524,7 @@ describe('llm-provider-incident on the local Temporal server', () => {
     }
   });
 
-  test('the probe schedule opens one incident when the provider fails, joins it on the next failures, pauses', async () => {
+  test('the probe schedule opens one incident when the provider fails, joins it only when what it finds changes, pauses', async () => {
     anthropic.mode = 500;
     const scheduleId = `probe-${randomUUID().slice(0, 6)}`;
     const environment = `probe-${randomUUID().slice(0, 6)}`;
@@ -548,11 +548,26 @@ describe('llm-provider-incident on the local Temporal server', () => {
             )
           ).rows[0].n,
         );
+      // Later probes finding the same failure tell the incident nothing new: no signal, nothing recorded.
+      const probeRuns = async () => {
+        let n = 0;
+        for await (const _ of h.client.workflow.list({ query: `WorkflowId STARTS_WITH "${scheduleId}"` })) n++;
+        return n;
+      };
+      const runsBefore = await probeRuns();
+      await eventually('three more probe runs', async () => ((await probeRuns()) >= runsBefore + 3 ? true : undefined));
+      const signals = async () =>
+        (await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+      assert.equal(await signals(), 0, 'an unchanged failure is not signalled');
+      assert.equal(await firing(), 1);
+      // A different failure (rate limited, P2) is news: the next probe joins the incident with it.
+      anthropic.mode = 429;
       await eventually(
         'a later probe to join the incident',
         async () => ((await firing()) >= 2 ? true : undefined),
         30_000,
       );
+      assert.equal(await signals(), 1);
       const incidents = [];
       for await (const wf of h.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) incidents.push(wf);
       assert.equal(incidents.length, 1, 'one incident, however many probes failed');
