@@ -3,18 +3,21 @@
 // every test file with Node's test runner, one file at a time; then looks for every secret value
 // the tests used in what the run left behind (test/support/secret-scan.ts).
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { migrate } from '../activities/db/migrate';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../dev/postgres';
 import { PROJECT_ROOT, startDevServer, testServerExecutable } from '../dev/temporal-binaries';
 import { databaseUrls, describeFinding, scanSuite } from './support/secret-scan';
 import { registeredSecrets, SECRETS_FILE_ENV } from './support/secrets';
+import { WORKFLOWS_PATH } from '../worker/build';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 const log = (line: string) => console.log(`[test] ${line}`);
+const quiet = new DefaultLogger('WARN');
 
 /** The whole suite takes under 10 minutes; far past that, something hangs. */
 const SUITE_LIMIT_MINUTES = Number(process.env.TEST_SUITE_LIMIT_MINUTES ?? 30);
@@ -59,6 +62,10 @@ async function main(): Promise<number> {
   await migrate(pool, 'telemetry');
   await pool.end();
   log(`Postgres: ${env.DATABASE_URL}`);
+  // One workflow bundle for every worker of the suite, instead of one per worker (seconds each).
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+  env.TEST_WORKFLOW_BUNDLE = path.join(scratch, 'workflow-bundle.js');
+  writeFileSync(env.TEST_WORKFLOW_BUNDLE, bundle.code);
   // The secrets the tests make are recorded here, and their output (TAP) kept here, for the scan.
   const secretsFile = path.join(scratch, 'secrets.jsonl');
   env[SECRETS_FILE_ENV] = secretsFile;

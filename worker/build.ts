@@ -15,7 +15,8 @@ export async function buildWorker(
     connection,
     namespace,
     taskQueue: TASK_QUEUE,
-    workflowsPath: WORKFLOWS_PATH,
+    // Bundled from source here unless the caller brings a bundle made once (the test runner does).
+    ...(options.workflowBundle || options.workflowsPath ? {} : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities(deps),
     ...options,
   });

@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../../worker/build';
-import { HISTORIES_DIR, type RecordedHistory } from '../support/harness';
+import { HISTORIES_DIR, workflowCode, type RecordedHistory } from '../support/harness';
 
 const files = readdirSync(HISTORIES_DIR)
   .filter((f) => f.endsWith('.json'))
@@ -26,7 +25,7 @@ test('recorded histories are committed', () => {
 test('every recorded history replays against the current workflow code', async () => {
   const histories = files.map(load);
   const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories)) {
+  for await (const result of Worker.runReplayHistories(workflowCode(), histories)) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   assert.deepEqual(failures, []);
@@ -41,7 +40,7 @@ test('a history altered on purpose fails the replay', async () => {
   // As if the released workflow had called another activity at that point.
   scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'errorRatioByRoute';
   await assert.rejects(
-    Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH, replayName: 'altered' }, history, workflowId),
+    Worker.runReplayHistory({ ...workflowCode(), replayName: 'altered' }, history, workflowId),
     DeterminismViolationError,
   );
 });

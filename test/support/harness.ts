@@ -13,7 +13,7 @@ import type { Config, ConfigInput } from '../../config/schema';
 import { IncidentStore } from '../../activities/db/incident-store';
 import { drillPools } from '../../activities/db/pools';
 import type { Deps } from '../../activities';
-import { buildWorker } from '../../worker/build';
+import { buildWorker, WORKFLOWS_PATH } from '../../worker/build';
 import { slackClient } from '../../worker/deps';
 import { Incidents } from '../../client/incidents';
 import { secret } from './secrets';
@@ -37,6 +37,15 @@ export function testDeps(config: Config, pool: Pool, env: NodeJS.ProcessEnv, tel
   };
 }
 
+/**
+ * The workflow code for a test's workers: the bundle `npm test` made once for the whole suite
+ * (TEST_WORKFLOW_BUNDLE), or, when a file runs on its own without it, bundled by each worker.
+ */
+export function workflowCode(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  const codePath = process.env.TEST_WORKFLOW_BUNDLE;
+  return codePath ? { workflowBundle: { codePath } } : { workflowsPath: WORKFLOWS_PATH };
+}
+
 /** A worker on a time-skipping test server's queue of its own, with the client side to start incidents. */
 export async function startTestServerWorker(
   env: TestWorkflowEnvironment,
@@ -49,9 +58,7 @@ export async function startTestServerWorker(
     testDeps(config, pool, workerEnv),
     env.nativeConnection,
     env.namespace ?? 'default',
-    {
-      taskQueue,
-    },
+    { taskQueue, ...workflowCode() },
   );
   const running = worker.run();
   return {
@@ -114,7 +121,7 @@ export async function createHarness(
     env: workerEnv,
     async startWorker() {
       nativeConnection ??= await NativeConnection.connect({ address });
-      const worker = await buildWorker(deps, nativeConnection, 'default', { taskQueue });
+      const worker = await buildWorker(deps, nativeConnection, 'default', { taskQueue, ...workflowCode() });
       const running = worker.run();
       const handle = {
         worker,
