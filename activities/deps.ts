@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import type { Pool } from 'pg';
+import type { RunbookDocument } from '../catalogue/document';
 import type { Config } from '../config/schema';
 import type { IncidentStore } from './db/incident-store';
 import type { DrillPools } from './db/pools';
@@ -21,4 +22,9 @@ export interface Deps {
   /** Only for secrets read by name (PagerDuty routing key, command env); never passed to workflows. */
   env: NodeJS.ProcessEnv;
   slack?: WebClient;
+  /**
+   * The catalogue runbooks' documents the worker runs, by runbook id: catalogue/runbooks/<id>.md
+   * (catalogue/load.ts) unless given. Never taken from a workflow's input.
+   */
+  documents?: (runbook: string) => RunbookDocument;
 }

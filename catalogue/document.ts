@@ -10,12 +10,12 @@
 //      Expected output: `200`
 //
 // Kinds: `check sql` (read-only, against the telemetry database), `check promql`, `check http`
-// (GET or HEAD), `action` (a configured action, run behind approval), `runbook` (hands over to
-// another runbook, started as a child incident, and waits for its end), `diagnostic <name>` (one
-// of the diagnostics the built runbooks use: DIAGNOSTICS below). Without a block a step
-// is manual: a responder marks it done or skip. Prevention items become follow-ups; Escalation
-// items read `- After 15m: <notification target>`. A document that breaks these rules is refused
-// with the line and the reason.
+// (GET or HEAD, to a configured host only: activities/catalogue.ts), `action` (a configured
+// action, run behind approval), `runbook` (hands over to another runbook, started as a child
+// incident, and waits for its end), `diagnostic <name>` (one of the diagnostics the built runbooks
+// use: DIAGNOSTICS below). Without a block a step is manual: a responder marks it done or skip.
+// Prevention items become follow-ups; Escalation items read `- After 15m: <notification target>`.
+// A document that breaks these rules is refused with the line and the reason.
 //
 // Expected outputs: `< 90`, `>= 1`, `= 0`, `!= 0` compare numbers, and a bare number (`200`) is `=`
 // that number; empty or non-numeric output never meets them (an empty SQL or PromQL result is no

@@ -24,6 +24,9 @@ export function runbookInput(
   routeParams: Record<string, unknown> = {},
 ): RunbookInput {
   const { approvals, responders } = config;
+  // A catalogue runbook's document is checked as it starts (a broken one refuses the start, with
+  // its line and reason), but not carried: the worker runs its own copy, read by runbook id.
+  if (CATALOGUE_RUNBOOKS.includes(req.runbook)) loadDocument(req.runbook);
   return {
     runbook: req.runbook,
     incidentKey: key,
@@ -39,7 +42,5 @@ export function runbookInput(
     ...(approvals.trustTemporalSignals ? { trustTemporalSignals: true } : {}),
     actions: actionSpecs(config.actions),
     alert: req.alert,
-    // A catalogue runbook runs its document, read (and checked) as it starts.
-    ...(CATALOGUE_RUNBOOKS.includes(req.runbook) ? { document: loadDocument(req.runbook) } : {}),
   };
 }

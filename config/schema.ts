@@ -9,6 +9,17 @@ const duration = z.union([
   z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d|w)$/, 'a duration like 15m'),
 ]);
 
+/** `host` or `host:port` (an IPv6 address in brackets), nothing more: no scheme, path or user. */
+function isHostEntry(entry: string): boolean {
+  try {
+    const u = new URL(`http://${entry}`);
+    const e = entry.toLowerCase();
+    return e === u.hostname || e === u.host || e === `${u.hostname}:80`;
+  } catch {
+    return false;
+  }
+}
+
 const argv = z.array(z.string().min(1)).min(1, 'an argv array: program first, then its arguments');
 
 // `{name}` in a feature, value, threshold or argv element is filled from the incident's service and
@@ -236,6 +247,17 @@ export const configSchema = z.object({
       every: duration.default('5m'),
       lateness: duration.default('2h'),
       retention: duration.default('14d'),
+    })
+    .prefault({}),
+  /** The catalogue runbooks' documents (catalogue/runbooks/*.md) as the worker runs them. */
+  catalogue: z
+    .object({
+      /**
+       * Hosts a document's `check http` may reach besides the data sources' (Prometheus, Loki,
+       * traces, status pages, OTLP and TLS endpoints, ANTHROPIC_BASE_URL) and the URLs in this
+       * file's catalogue `vars`: `host` (any port) or `host:port`. Any other host is not fetched.
+       */
+      httpHosts: z.array(z.string().refine(isHostEntry, 'a host or host:port, e.g. api.internal:8080')).default([]),
     })
     .prefault({}),
   runbooks: z

@@ -238,7 +238,11 @@ export interface RunbookInput<P = Record<string, unknown>> {
    */
   actions?: Record<string, ActionSpec>;
   alert?: AlertEvent;
-  /** A catalogue runbook's document, parsed. */
+  /**
+   * A catalogue runbook's document, parsed: carried only by incidents started before the worker
+   * read its own by runbook id (patch `guided-document-by-id`). New incidents have none, and
+   * nothing here is run by them.
+   */
   document?: RunbookDocument;
   /** Set when the run is a drill: nothing is changed, nobody is notified, gates answer themselves. */
   drill?: DrillContext;

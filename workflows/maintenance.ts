@@ -2,7 +2,14 @@
 // the runbook's document (its SQL, PromQL and HTTP checks, its diagnostics), compared with the
 // document's expected outputs. The result goes to the incident store; a failing pass opens the
 // runbook, or tells the one already open, so a problem found every night is one incident.
-import { ApplicationFailure, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { MaintenanceRunbook } from './definitions';
 import type { GuidedParams } from './runbooks/guided.params';
@@ -10,6 +17,7 @@ import { isAutomated, runDocumentCheck, type CheckResult } from './toolkit/docum
 import { checkAlert, openOrJoinIncident, type OpenedIncident } from './toolkit/open-incident';
 
 const act = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 5 } });
+const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
 
 export interface MaintenanceInput {
   runbook: MaintenanceRunbook;
@@ -45,15 +53,17 @@ export async function maintenanceRun({ runbook, service, environment }: Maintena
     source: 'maintenance' as const,
     startedBy: 'scheduled maintenance',
   };
-  // The document and its variables, exactly as the runbook would start with them.
+  // The document and its variables, exactly as the runbook would start with them. The worker's
+  // own document, read by runbook id, whose checks it runs by step id (before: the input's).
+  const byId = patched('maintenance-document-by-id');
   const runInput = await act.incidentInput({ req, key: `maintenance-${service}-${environment}` });
-  const doc = runInput.document;
+  const doc = byId ? await local.catalogueDocument({ runbook }) : runInput.document;
   if (!doc) throw ApplicationFailure.nonRetryable(`${runbook} has no document`, 'NoDocument');
   const { vars } = runInput.params as unknown as GuidedParams;
 
   const checks: CheckResult[] = [];
   for (const step of doc.steps.filter(isAutomated)) {
-    checks.push(await runDocumentCheck(step, vars, { service, environment }));
+    checks.push(await runDocumentCheck(step, vars, { service, environment }, byId ? runbook : undefined));
     // The Web UI's "current details": each check as it is answered.
     setCurrentDetails(
       [

@@ -8,6 +8,8 @@ import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
+import type { RunbookDocument } from '../../catalogue/document';
+import { loadDocument } from '../../catalogue/load';
 import { parseConfig } from '../../config/load';
 import type { Config, ConfigInput } from '../../config/schema';
 import { IncidentStore } from '../../activities/db/incident-store';
@@ -78,6 +80,8 @@ export interface Harness {
   client: Client;
   incidents: Incidents;
   env: NodeJS.ProcessEnv;
+  /** The worker's documents in place of catalogue/runbooks/<id>.md: a test's own document for a runbook id. */
+  documents: Map<string, RunbookDocument>;
   startWorker(): Promise<RunningWorker>;
   close(): Promise<void>;
 }
@@ -108,7 +112,11 @@ export async function createHarness(
     ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
     : pool;
   telemetry.on('error', () => undefined);
-  const deps = testDeps(config, pool, workerEnv, telemetry);
+  const documents = new Map<string, RunbookDocument>();
+  const deps: Deps = {
+    ...testDeps(config, pool, workerEnv, telemetry),
+    documents: (id) => documents.get(id) ?? loadDocument(id),
+  };
   const workers: RunningWorker[] = [];
   let nativeConnection: NativeConnection | undefined;
   return {
@@ -119,6 +127,7 @@ export async function createHarness(
     client,
     incidents: Incidents.create(client, config, taskQueue, signingKey),
     env: workerEnv,
+    documents,
     async startWorker() {
       nativeConnection ??= await NativeConnection.connect({ address });
       const worker = await buildWorker(deps, nativeConnection, 'default', { taskQueue, ...workflowCode() });

@@ -20,7 +20,7 @@ import {
   type IncidentState,
   type RunbookResult,
 } from '../../workflows/definitions';
-import { createHarness, eventually, type Harness } from '../support/harness';
+import { createHarness, eventually, recordHistory, type Harness } from '../support/harness';
 import { SlackStandIn } from '../support/standins';
 import { documentWith } from '../support/documents';
 import { World } from '../support/scenario';
@@ -39,10 +39,19 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
   });
   const restart = world.marker('restart-api');
   let closedUrl = '';
+  // Where a workflow input that carries its own document would send the worker.
+  const planted: string[] = [];
+  const elsewhere = http.createServer((req, res) => {
+    planted.push(req.url ?? '');
+    res.end('ok');
+  });
+  let elsewhereUrl = '';
 
   before(async () => {
     await slack.listen();
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+    elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
     const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     // A port nothing listens on: taken, then given back.
     const gone = http.createServer();
@@ -57,6 +66,8 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
           infrastructure: { slackChannel: '#infrastructure-alerts' },
         },
         escalation: ['oncall'],
+        // Allowed on purpose: only the worker's own document keeps the check away from it.
+        catalogue: { httpHosts: [new URL(elsewhereUrl).host, new URL(closedUrl).host] },
         actions: { 'restart-api': { run: restart.argv } },
         runbooks: { 'service-down': { params: { vars: { apiUrl }, stepDeadline: '1h', followUpAfter: '1h' } } },
       },
@@ -70,17 +81,19 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     await slack.close();
     api.closeAllConnections();
     await new Promise((r) => api.close(r));
+    elsewhere.closeAllConnections();
+    await new Promise((r) => elsewhere.close(r));
     rmSync(world.dir, { recursive: true, force: true });
   });
 
-  /** Runs a document of the test's own as the guided runbook (service-down's policy and config). */
+  /** Runs a document of the test's own as the worker's service-down document (its policy and config). */
   async function startDocument(markdown: string, vars: Record<string, string>) {
     const key = `doc-${randomUUID().slice(0, 8)}`;
     const input = h.incidents.buildInput(
       { runbook: 'service-down', service: 'api', environment: 'prod', source: 'manual', startedBy: 'test' },
       key,
     );
-    input.document = parseDocument(markdown, 'test.md');
+    h.documents.set('service-down', parseDocument(markdown, 'test.md'));
     input.params = { ...input.params, vars };
     return h.client.workflow.start('guidedRunbook', {
       taskQueue: h.taskQueue,
@@ -215,6 +228,121 @@ describe('service-down, run from catalogue/runbooks/service-down.md', () => {
     assert.match(closed?.note ?? '', new RegExp(`alice: done \\(${rootCause}\\)`));
     assert.ok(steps.filter((x) => x.status === 'done').every((x) => x.durationMs !== null && x.durationMs >= 0));
     assert.ok(!slack.messages.some((m) => m.channel === '#infrastructure-alerts'), 'no escalation before its time');
+  });
+
+  test('the worker runs its own document, not one the workflow input carries', async () => {
+    h.documents.delete('service-down');
+    const doc = loadDocument('service-down');
+    const key = `planted-${randomUUID().slice(0, 8)}`;
+    const input = h.incidents.buildInput(
+      { runbook: 'service-down', service: 'api', environment: 'prod', source: 'manual', startedBy: 'test' },
+      key,
+    );
+    // As if whoever starts the workflow wrote the document: a step of its own, another URL, a write.
+    const health = doc.steps.find((s) => s.check?.kind === 'http')!;
+    const database = doc.steps.find((s) => s.check?.body.includes('pg_stat_activity'))!;
+    input.document = {
+      ...doc,
+      steps: [
+        { ...database, id: 'planted', title: 'Planted', check: { kind: 'sql', body: 'DELETE FROM incidents' } },
+        ...doc.steps.map((s) =>
+          s.id === health.id
+            ? { ...s, check: { kind: 'http' as const, body: `GET ${elsewhereUrl}/planted` } }
+            : s.id === database.id
+              ? { ...s, check: { kind: 'sql' as const, body: "SELECT 'planted'" } }
+              : s,
+        ),
+      ],
+    };
+    const handle = await h.client.workflow.start('guidedRunbook', {
+      taskQueue: h.taskQueue,
+      workflowId: incidentWorkflowId('service-down', key),
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
+    });
+    try {
+      const first = await eventually('the first manual step', async () => {
+        const s = await handle.query(stateQuery);
+        return s.pendingApprovals.length ? s : undefined;
+      });
+      assert.deepEqual(
+        first.steps.map((s) => s.id),
+        [...doc.steps.map((s) => s.id), CLOSE],
+        "the worker's document's steps",
+      );
+      await h.incidents.decide(handle.workflowId, {
+        step: first.pendingApprovals[0].step,
+        decision: 'done',
+        by: 'alice',
+      });
+      const s = await eventually('the checks to run', async () => {
+        const state = await handle.query(stateQuery);
+        return state.pendingApprovals.some((p) => p.step !== first.pendingApprovals[0].step) ? state : undefined;
+      });
+      const finding = (id: string) => s.findings.find((f) => f.step === id);
+      assert.match(JSON.stringify(finding(health.id)?.evidence), /\/healthz/, 'the health check went to {apiUrl}');
+      assert.match(finding(database.id)?.summary ?? '', /^\d+ \(expected < 90: as expected\)/, 'its own SQL ran');
+      assert.deepEqual(planted, [], 'nothing reached the URL the input named');
+    } finally {
+      await handle.terminate('test done');
+    }
+  });
+
+  test('a check the document no longer has runs nothing: unavailable, and done by hand', async () => {
+    const handle = await startDocument(
+      documentWith(`## Immediate Actions
+
+1. Look around
+
+## Investigation Steps
+
+1. Count the connections
+   \`\`\`check sql
+   SELECT count(*) FROM pg_stat_activity
+   \`\`\`
+   Expected output: \`< 1000\`
+
+## Resolution Steps
+`),
+      {},
+    );
+    await eventually('the manual step', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.length ? true : undefined,
+    );
+    // The document changes under the running incident: the check is gone, another in its place.
+    h.documents.set(
+      'service-down',
+      parseDocument(
+        documentWith(
+          `## Immediate Actions\n\n1. Look around\n\n## Investigation Steps\n\n1. Probe\n   \`\`\`check http\n   GET ${elsewhereUrl}/changed\n   \`\`\`\n\n## Resolution Steps\n`,
+        ),
+      ),
+    );
+    await h.incidents.decide(handle.workflowId, { step: 'look-around', decision: 'done', by: 'bob' });
+    const asked = await eventually('a responder asked to count by hand', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.find((p) => p.step === 'count-the-connections'),
+    );
+    assert.equal(asked.kind, 'manual');
+    assert.match(
+      asked.detail ?? '',
+      /no longer has the check "count-the-connections".*Do "Count the connections" by hand/,
+    );
+    await h.incidents.decide(handle.workflowId, {
+      step: 'count-the-connections',
+      decision: 'done',
+      by: 'bob',
+      comment: '12 in psql',
+    });
+    await eventually('the close', async () =>
+      (await handle.query(stateQuery)).pendingApprovals.some((p) => p.step === CLOSE) ? true : undefined,
+    );
+    await h.incidents.decide(handle.workflowId, { step: CLOSE, decision: 'skip', by: 'bob' });
+    assert.equal((await handle.result()).status, 'unresolved');
+    const step = (await h.store.steps(handle.workflowId)).find((s) => s.id === 'count-the-connections');
+    assert.equal(step?.status, 'unavailable');
+    assert.match(step?.note ?? '', /no longer has the check .*nothing was run; by hand, bob: done \(12 in psql\)$/);
+    assert.deepEqual(planted, [], 'nothing else ran in its place');
+    await recordHistory(h.client, handle.workflowId, 'guided-v3-document-changed');
   });
 
   test('an empty SQL result is not as expected; an unreachable confirming check leaves it unresolved', async () => {

@@ -68,12 +68,13 @@ describe('mitigations through the guided runbook', () => {
     rmSync(world.dir, { recursive: true, force: true });
   });
 
+  /** Runs a document of the test's own as the worker's service-down document. */
   async function startDocument(markdown: string, key: string) {
     const input = h.incidents.buildInput(
       { runbook: 'service-down', service: 'checkout', environment: 'staging', source: 'manual', startedBy: 'test' },
       key,
     );
-    input.document = parseDocument(markdown, 'test.md');
+    h.documents.set('service-down', parseDocument(markdown, 'test.md'));
     return h.client.workflow.start('guidedRunbook', {
       taskQueue: h.taskQueue,
       workflowId: incidentWorkflowId('service-down', key),

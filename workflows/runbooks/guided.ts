@@ -9,13 +9,29 @@
 // are weighed, and a responder closes the incident (`close-incident`): done with the root cause as
 // the comment, or skip to leave it unresolved. It is resolved only when they close it done; when the
 // checks did not confirm it, that done is recorded as a confirmation by hand, with their name.
-import { condition, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+//
+// The document is the worker's own (catalogue/runbooks/<id>.md), read by runbook id when the
+// incident starts; each check runs as the worker's document has it, looked up by step id. Nothing
+// the workflow's input carries is run. A check the document no longer has (changed since the start)
+// runs nothing: the step is unavailable, saying so, and a responder is asked to do it by hand.
+import {
+  condition,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { CLOSE_STEP, confirmingSteps, type DocumentStep, type RunbookDocument } from '../../catalogue/document';
 import {
   incidentSearchAttributes,
   incidentWorkflowId,
+  stateQuery,
   WORKFLOW_TYPES,
+  type IncidentState,
   type RunbookId,
   type RunbookInput,
   type RunbookResult,
@@ -32,6 +48,11 @@ import { GUIDED_DEFAULTS, type GuidedParams } from './guided.params';
 const act = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+
+const local = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
 });
 
 const KIND: Record<DocumentStep['kind'], StepKind> = {
@@ -57,13 +78,43 @@ const CLOSE: StepDef = {
   kind: 'manual',
 };
 
-export async function guidedRunbook(
-  input: RunbookInput<Partial<GuidedParams>> & { document: RunbookDocument },
-): Promise<RunbookResult> {
+/** The incident as a query sees it before its document is read: started, no steps yet. */
+function beforeTheDocument(input: RunbookInput): IncidentState {
+  const info = workflowInfo();
+  return {
+    runbook: input.runbook,
+    incidentId: `${info.workflowId}@${info.runId}`,
+    severity: input.severity,
+    status: 'triage',
+    service: input.service,
+    environment: input.environment,
+    startedAt: new Date(info.startTime).toISOString(),
+    params: input.params,
+    steps: [],
+    findings: [],
+    diagnosis: null,
+    pendingApprovals: [],
+    mitigations: [],
+    alerts: [],
+    timelineSize: 0,
+  };
+}
+
+export async function guidedRunbook(input: RunbookInput<Partial<GuidedParams>>): Promise<RunbookResult> {
   const p: GuidedParams = { ...GUIDED_DEFAULTS, ...input.params };
-  const doc = input.document;
+  // Incidents started before it ran the document their input carried, and go on doing so.
+  const byId = patched('guided-document-by-id');
   // Incidents started before it ended resolved after the last step whatever the checks said.
+  // (Both patches are asked before the local activity: a patch first asked in the activation that
+  // resolves a local activity does not replay reliably when a workflow task ends between them.)
   const confirmByResponder = patched('guided-confirm-resolution');
+  // Until the worker's document is read, the incident answers `state` with no steps yet.
+  if (byId) setHandler(stateQuery, () => beforeTheDocument(input));
+  const doc: RunbookDocument = byId
+    ? await local.catalogueDocument.executeWithOptions({ summary: `document ${input.runbook}` }, [
+        { runbook: input.runbook },
+      ])
+    : (input.document as RunbookDocument);
   const steps: StepDef[] = doc.steps.map((s) => ({ id: s.id, title: s.title, section: s.section, kind: KIND[s.kind] }));
   if (confirmByResponder) steps.push(CLOSE);
   const rb = new Runbook({ ...input, params: { ...p } }, steps);
@@ -104,9 +155,22 @@ export async function guidedRunbook(
         });
       } else if (isAutomated(step)) {
         await rb.step(step.id, async () => {
-          const r = await runDocumentCheck(step, p.vars, { service: input.service, environment: input.environment });
+          const scope = { service: input.service, environment: input.environment };
+          const r = await runDocumentCheck(step, p.vars, scope, byId ? input.runbook : undefined);
           checks.set(step.id, r);
           rb.finding({ step: step.id, level: LEVEL[r.outcome], summary: r.summary, evidence: r.evidence });
+          if (r.missing) {
+            // The document changed under the incident: nothing ran, and a human does the step.
+            const d = await rb.gate(step.id, {
+              kind: 'manual',
+              deadlineMs,
+              detail: `${r.summary}. Do "${step.title}" by hand, then done with what you found, or skip.`,
+            });
+            const said = `${d?.by ?? 'nobody'}: ${d?.decision ?? 'withdrawn'}${d?.comment ? ` (${d.comment})` : ''}`;
+            rb.unavailable(step.id, `${r.source}: ${r.summary}; by hand, ${said}`);
+            done.push(`${step.title}: ${r.summary}; by hand, ${said}`);
+            return;
+          }
           // One outcome per step: only an answer as expected is done.
           if (r.outcome === 'met') rb.note(step.id, r.summary);
           else if (r.outcome === 'missed') rb.fail(step.id, `expected ${r.expect}, got ${describeOutput(r.output)}`);

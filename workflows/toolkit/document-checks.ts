@@ -1,10 +1,12 @@
 // The automated steps of a catalogue document (a check, or a diagnostic of the built runbooks),
 // run and compared with the document's expected output. The guided runbook runs them one by one
-// with a responder; scheduled maintenance runs them all unattended.
+// with a responder; scheduled maintenance runs them all unattended. A check is named by runbook and
+// step: the worker runs it as its own document has it (activities/catalogue.ts).
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { Observed } from '../../activities/http';
 import { meetsExpectation, type DiagnosticName, type DocumentStep } from '../../catalogue/document';
+import type { RunbookId } from '../definitions';
 
 const act = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -31,6 +33,8 @@ export interface CheckResult {
   expect?: string;
   summary: string;
   evidence: unknown;
+  /** The worker's document no longer has this check (changed since the incident started): nothing ran. */
+  missing?: boolean;
 }
 
 type Output = Observed<{ output: string; detail: string }>;
@@ -41,23 +45,33 @@ export const isAutomated = (s: DocumentStep): boolean =>
 /** A source nobody configured is not a failure of what it would check. */
 const NOT_CONFIGURED = /\bnot configured\b|\bno .+ configured\b/;
 
+/**
+ * Runs a document's automated step. With `runbook`, the worker looks the check up in its own
+ * document by runbook and step id; without (workflows started before that), the check itself is
+ * sent, and runs only if the worker's documents have it word for word.
+ */
 export async function runDocumentCheck(
   step: DocumentStep,
   vars: Record<string, string>,
   scope: { service: string; environment: string },
+  runbook?: RunbookId,
 ): Promise<CheckResult> {
-  const r = step.check
-    ? await act.catalogueCheck.executeWithOptions({ summary: `${step.check.kind} check` }, [
-        { kind: step.check.kind, body: step.check.body, vars },
-      ])
-    : await diagnostic(step.diagnostic as DiagnosticName, scope);
+  const r: Output & { missing?: true } = !step.check
+    ? await diagnostic(step.diagnostic as DiagnosticName, scope)
+    : runbook
+      ? await act.documentCheck.executeWithOptions({ summary: `${step.check.kind} check ${step.id}` }, [
+          { runbook, step: step.id, vars },
+        ])
+      : await act.catalogueCheck.executeWithOptions({ summary: `${step.check.kind} check` }, [
+          { kind: step.check.kind, body: step.check.body, vars },
+        ]);
   const source = step.check
     ? checkSource(step.check.kind, r.query ?? step.check.body)
     : `diagnostic ${step.diagnostic}`;
   const base = { step: step.id, title: step.title, source, expect: step.expect, evidence: r };
   if (!r.available) {
-    const outcome = NOT_CONFIGURED.test(r.reason) ? 'not_configured' : 'unavailable';
-    return { ...base, outcome, summary: `unavailable: ${r.reason}` };
+    const outcome = !r.missing && NOT_CONFIGURED.test(r.reason) ? 'not_configured' : 'unavailable';
+    return { ...base, outcome, summary: `unavailable: ${r.reason}`, ...(r.missing ? { missing: true } : {}) };
   }
   // No series, no status, no certificate: nothing was read, so there is nothing to show (no rows of
   // a SQL check is an answer).
