@@ -89,6 +89,11 @@ export function incidentKey(groupKey: string, environment: string): string {
   return createHash('sha256').update(`${groupKey}\u0000${environment}`).digest('hex').slice(0, 16);
 }
 
+/** One alert is signalled as itself, as it always was; several as a list. */
+function oneOrMany(alerts: AlertEvent[]): AlertEvent | AlertEvent[] {
+  return alerts.length === 1 ? alerts[0] : alerts;
+}
+
 function isUnavailable(err: unknown): boolean {
   const text = `${(err as Error)?.message ?? ''} ${(err as { cause?: Error })?.cause?.message ?? ''}`;
   return /UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|Failed to connect|connection/i.test(text);
@@ -114,8 +119,15 @@ export class Incidents {
     return runbookInput(this.config, req, key, routeParams);
   }
 
-  /** Starts the runbook, or joins the open incident with the same id by signalling the alert to it. */
-  async start(req: StartRequest, routeParams: Record<string, unknown> = {}): Promise<StartResult> {
+  /**
+   * Starts the runbook, or joins the open incident with the same id by signalling the alert to it.
+   * `more`: other alerts of the same incident, told in the same signal (or one signal after the start).
+   */
+  async start(
+    req: StartRequest,
+    routeParams: Record<string, unknown> = {},
+    more: AlertEvent[] = [],
+  ): Promise<StartResult> {
     if (!RUNNABLE_RUNBOOKS.includes(req.runbook))
       throw new Error(`runbook "${req.runbook}" is known but not built yet`);
     const key = req.key ?? randomUUID();
@@ -136,13 +148,15 @@ export class Incidents {
               typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
             }),
           );
+          if (more.length) await this.rpc(() => handle.signal(alertSignal, more));
           return { workflowId, runId: handle.firstExecutionRunId, runbook: req.runbook, outcome: 'started' };
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }
-        if (!req.alert) return { workflowId, runbook: req.runbook, outcome: 'joined' };
+        const alerts = [...(req.alert ? [req.alert] : []), ...more];
+        if (!alerts.length) return { workflowId, runbook: req.runbook, outcome: 'joined' };
         try {
-          await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, req.alert!));
+          await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, oneOrMany(alerts)));
           return { workflowId, runbook: req.runbook, outcome: 'joined' };
         } catch (err) {
           // It closed between the start and the signal: start a new incident.
@@ -156,11 +170,11 @@ export class Incidents {
     }
   }
 
-  /** A resolved alert goes to its open incident; with none open it starts nothing. */
-  async resolve(runbook: RunbookId, key: string, alert: AlertEvent): Promise<string | undefined> {
+  /** Resolved alerts go to their open incident, in one signal; with none open they start nothing. */
+  async resolve(runbook: RunbookId, key: string, alerts: AlertEvent[]): Promise<string | undefined> {
     const workflowId = incidentWorkflowId(runbook, key);
     try {
-      await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, alert));
+      await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, oneOrMany(alerts)));
       return workflowId;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;

@@ -276,7 +276,8 @@ export interface RunbookResult {
 export const stateQuery = defineQuery<IncidentState>('state');
 export const decideUpdate = defineUpdate<DecisionResult, [DecisionInput]>('decide');
 export const decisionSignal = defineSignal<[DecisionInput]>('decision');
-export const alertSignal = defineSignal<[AlertEvent]>('alert');
+/** An alert fired again or resolved; several alerts of the incident's group come as one list. */
+export const alertSignal = defineSignal<[AlertEvent | AlertEvent[]]>('alert');
 
 export const SA = {
   runbookId: defineSearchAttributeKey('RunbookId', SearchAttributeType.KEYWORD),

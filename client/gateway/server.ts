@@ -8,7 +8,7 @@ import { Router } from '../../config/routing';
 import { ParamsError } from '../../config/params';
 import type { Config } from '../../config/schema';
 import type { IncidentStore } from '../../activities/db/incident-store';
-import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable } from '../incidents';
+import { DecisionRefused, incidentKey, Incidents, TemporalUnavailable, type StartRequest } from '../incidents';
 import { incidentWorkflowId, TASK_QUEUE, type AlertEvent, type RunbookId } from '../../workflows/definitions';
 import {
   alertmanagerSchema,
@@ -42,6 +42,17 @@ class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Alerts of one incident and status, delivered together; `outcomes` holds each one's receipt so far. */
+interface Delivery {
+  workflowId: string;
+  /** The incident key: the group key and environment, hashed. */
+  incident: string;
+  start: StartRequest;
+  params: Record<string, unknown>;
+  events: AlertEvent[];
+  outcomes: Pick<AlertOutcome, 'alertname' | 'status' | 'key'>[];
 }
 
 export interface AlertOutcome {
@@ -170,12 +181,29 @@ export function createGateway(deps: GatewayDeps): http.Server {
     return match;
   }
 
-  async function handleAlert(payload: AlertmanagerPayload, alert: WebhookAlert): Promise<AlertOutcome> {
+  /**
+   * What to do with one alert: an outcome already (ignored, or unchanged for the open incident), or
+   * the delivery it needs; deliveries to one incident go together (`deliver`).
+   */
+  async function triage(payload: AlertmanagerPayload, alert: WebhookAlert): Promise<AlertOutcome | Delivery> {
     const key = alertKey(alert);
     const base = { alertname: alert.labels.alertname, status: alert.status, key };
     const route = router.route(alert.labels, alert.annotations);
+    if (!route.runbook) return { ...base, outcome: 'ignored', reason: route.reason };
+    const runbook: RunbookId = route.runbook;
     const environment = alert.labels.environment ?? alert.labels.env ?? payload.commonLabels.environment ?? 'unknown';
-    const service = alert.labels.service ?? payload.commonLabels.service ?? alert.labels.job ?? 'unknown';
+    const incident = incidentKey(payload.groupKey, environment);
+    const workflowId = incidentWorkflowId(runbook, incident);
+    // Alertmanager re-sends each group every group_interval: what the open incident has heard
+    // already, unchanged, would only lengthen its history.
+    if (await deliveredToOpenRun(workflowId, key, alert))
+      return {
+        ...base,
+        runbook,
+        workflowId,
+        outcome: 'joined',
+        reason: 'unchanged since it was last delivered: not signalled again',
+      };
     const event: AlertEvent = {
       key,
       status: alert.status,
@@ -186,48 +214,45 @@ export function createGateway(deps: GatewayDeps): http.Server {
       endsAt: alert.endsAt,
       generatorURL: alert.generatorURL,
     };
-    if (!route.runbook) return { ...base, outcome: 'ignored', reason: route.reason };
-    const runbook: RunbookId = route.runbook;
-    const incident = incidentKey(payload.groupKey, environment);
-    // Alertmanager re-sends each group every group_interval: what the open incident has heard
-    // already, unchanged, would only lengthen its history.
-    const workflowId = incidentWorkflowId(runbook, incident);
-    if (await deliveredToOpenRun(workflowId, key, alert))
-      return {
-        ...base,
-        runbook,
-        workflowId,
-        outcome: 'joined',
-        reason: 'unchanged since it was last delivered: not signalled again',
-      };
-    if (alert.status === 'resolved') {
-      const workflowId = await incidents.resolve(runbook, incident, event);
-      return workflowId
-        ? { ...base, runbook, workflowId, outcome: 'joined' }
-        : { ...base, runbook, outcome: 'ignored', reason: 'resolved alert with no open incident' };
+    const start: StartRequest = {
+      runbook,
+      key: incident,
+      service: alert.labels.service ?? payload.commonLabels.service ?? alert.labels.job ?? 'unknown',
+      environment,
+      severity: alert.labels.priority ?? severityOf(alert.labels.severity),
+      alert: event,
+      source: 'alertmanager',
+      startedBy: `alertmanager (${payload.receiver})`,
+    };
+    return { workflowId, incident, start, params: route.params, events: [event], outcomes: [base] };
+  }
+
+  /**
+   * Hands one incident its alerts: firing ones start it or join it, resolved ones join it if it is
+   * open; one signal for them all, however many alerts of the group changed.
+   */
+  async function deliver(d: Delivery): Promise<AlertOutcome[]> {
+    const { runbook } = d.start;
+    const each = (outcome: (i: number) => Omit<AlertOutcome, 'alertname' | 'status' | 'key'>) =>
+      d.outcomes.map((base, i) => ({ ...base, runbook, ...outcome(i) }));
+    if (d.events[0].status === 'resolved') {
+      const workflowId = await incidents.resolve(runbook, d.incident, d.events);
+      return each(() =>
+        workflowId
+          ? { workflowId, outcome: 'joined' }
+          : { outcome: 'ignored', reason: 'resolved alert with no open incident' },
+      );
     }
     try {
-      const started = await incidents.start(
-        {
-          runbook,
-          key: incident,
-          service,
-          environment,
-          severity: alert.labels.priority ?? severityOf(alert.labels.severity),
-          alert: event,
-          source: 'alertmanager',
-          startedBy: `alertmanager (${payload.receiver})`,
-        },
-        route.params,
-      );
-      return { ...base, runbook, workflowId: started.workflowId, outcome: started.outcome };
+      const started = await incidents.start(d.start, d.params, d.events.slice(1));
+      return each((i) => ({ workflowId: started.workflowId, outcome: i === 0 ? started.outcome : 'joined' }));
     } catch (err) {
       if (err instanceof TemporalUnavailable) throw err;
       // Bad parameters are an answer; anything else (Temporal refusing the start) must come again.
-      if (err instanceof ParamsError) return { ...base, runbook, outcome: 'ignored', reason: err.message };
+      if (err instanceof ParamsError) return each(() => ({ outcome: 'ignored', reason: err.message }));
       throw new HttpError(
         503,
-        `could not start ${runbook} for ${base.alertname}: ${(err as Error).message}; Alertmanager will retry`,
+        `could not start ${runbook} for ${d.events[0].alertname}: ${(err as Error).message}; Alertmanager will retry`,
       );
     }
   }
@@ -244,9 +269,29 @@ export function createGateway(deps: GatewayDeps): http.Server {
   async function alertmanager(req: http.IncomingMessage): Promise<[number, unknown]> {
     checkWebhookAuth(req);
     const payload = parseJson(await readBody(req, config.gateway.bodyLimitBytes), alertmanagerSchema);
-    const results: AlertOutcome[] = [];
+    const results: AlertOutcome[] = new Array(payload.alerts.length);
+    // One delivery per incident and status, firing first, so a group's resolved alerts join what it started.
+    const deliveries = new Map<string, Delivery & { at: number[] }>();
     try {
-      for (const alert of payload.alerts) results.push(await handleAlert(payload, alert));
+      for (const [i, alert] of payload.alerts.entries()) {
+        const t = await triage(payload, alert);
+        if (!('events' in t)) {
+          results[i] = t;
+          continue;
+        }
+        const id = `${t.events[0].status}|${t.workflowId}`;
+        const same = deliveries.get(id);
+        if (!same) deliveries.set(id, { ...t, at: [i] });
+        else {
+          same.events.push(...t.events);
+          same.outcomes.push(...t.outcomes);
+          same.at.push(i);
+        }
+      }
+      const ordered = [...deliveries.values()].sort(
+        (a, b) => Number(a.events[0].status === 'resolved') - Number(b.events[0].status === 'resolved'),
+      );
+      for (const d of ordered) (await deliver(d)).forEach((r, j) => (results[d.at[j]] = r));
     } catch (err) {
       if (err instanceof TemporalUnavailable) throw new HttpError(503, `${err.message}; Alertmanager will retry`);
       throw err;

@@ -501,10 +501,9 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     });
     assert.equal(again.outcome, 'joined');
     assert.equal(again.workflowId, handle.workflowId);
-    const resolvedAt = await h.incidents.resolve('api-error-budget', env, {
-      ...alert(env, 'resolved'),
-      endsAt: new Date().toISOString(),
-    });
+    const resolvedAt = await h.incidents.resolve('api-error-budget', env, [
+      { ...alert(env, 'resolved'), endsAt: new Date().toISOString() },
+    ]);
     assert.equal(resolvedAt, handle.workflowId);
     const result = await handle.result();
     assert.equal(result.status, 'resolved');
@@ -516,7 +515,7 @@ describe('api-error-budget on the local Temporal server', { skip }, () => {
     const runs = await h.pool.query('SELECT 1 FROM mitigation_runs WHERE workflow_id = $1', [handle.workflowId]);
     assert.equal(runs.rowCount, 0, 'no mitigation ran for this incident');
     assert.equal(
-      await h.incidents.resolve('api-error-budget', `${env}-none`, alert(env, 'resolved')),
+      await h.incidents.resolve('api-error-budget', `${env}-none`, [alert(env, 'resolved')]),
       undefined,
       'no open incident: nothing started',
     );

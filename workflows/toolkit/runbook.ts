@@ -171,7 +171,7 @@ export class Runbook {
         });
       }
     });
-    setHandler(alertSignal, (alert) => this.onAlert(alert));
+    setHandler(alertSignal, (alerts) => (Array.isArray(alerts) ? alerts : [alerts]).forEach((a) => this.onAlert(a)));
     if (carried) {
       this.state = carried.state;
       carried.seenAlerts.forEach((id) => this.seenAlerts.add(id));
