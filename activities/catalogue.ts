@@ -113,6 +113,11 @@ export function createCatalogueActivities({ config, telemetry, env, documents = 
           throw new Error(`not configured: {${unfilled[1]}} (set it under the runbook's params.vars in config)`);
         if (check.kind === 'sql') {
           const client = await telemetry.connect();
+          // A connection ended under the check (the database dropped, the server restarting) is this
+          // check's error, and the client is discarded: never an uncaught error in the worker.
+          let broken: Error | undefined;
+          const onError = (err: Error) => (broken = err);
+          client.on('error', onError);
           try {
             // The document's query cannot change anything, whatever it says: a read-only
             // transaction, and the extended protocol, which takes one statement (no `; COMMIT; ...`).
@@ -123,7 +128,8 @@ export function createCatalogueActivities({ config, telemetry, env, documents = 
             return { output: String(first ?? ''), detail: JSON.stringify(rows.slice(0, 20)) };
           } finally {
             await client.query('ROLLBACK').catch(() => undefined);
-            client.release();
+            client.off('error', onError);
+            client.release(broken);
           }
         }
         if (check.kind === 'promql') {
