@@ -89,9 +89,27 @@ export function incidentKey(groupKey: string, environment: string): string {
   return createHash('sha256').update(`${groupKey}\u0000${environment}`).digest('hex').slice(0, 16);
 }
 
-/** One alert is signalled as itself, as it always was; several as a list. */
-function oneOrMany(alerts: AlertEvent[]): AlertEvent | AlertEvent[] {
-  return alerts.length === 1 ? alerts[0] : alerts;
+/** A signal's alerts stay well under Temporal's 2 MB payload limit, whatever the body carried. */
+const SIGNAL_BYTES = 512 * 1024;
+
+/**
+ * The signals that tell an incident these alerts: one alert as itself, as it always was; several as
+ * lists of at most SIGNAL_BYTES of JSON each (one list for any group of ordinary size).
+ */
+export function alertSignals(alerts: AlertEvent[]): (AlertEvent | AlertEvent[])[] {
+  if (alerts.length === 1) return [alerts[0]];
+  const lists: AlertEvent[][] = [];
+  let bytes = Infinity;
+  for (const alert of alerts) {
+    const size = Buffer.byteLength(JSON.stringify(alert));
+    if (bytes + size > SIGNAL_BYTES) {
+      lists.push([]);
+      bytes = 0;
+    }
+    lists[lists.length - 1].push(alert);
+    bytes += size;
+  }
+  return lists;
 }
 
 function isUnavailable(err: unknown): boolean {
@@ -148,7 +166,7 @@ export class Incidents {
               typedSearchAttributes: new TypedSearchAttributes(incidentSearchAttributes(input)),
             }),
           );
-          if (more.length) await this.rpc(() => handle.signal(alertSignal, more));
+          for (const signal of alertSignals(more)) await this.rpc(() => handle.signal(alertSignal, signal));
           return { workflowId, runId: handle.firstExecutionRunId, runbook: req.runbook, outcome: 'started' };
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -156,7 +174,7 @@ export class Incidents {
         const alerts = [...(req.alert ? [req.alert] : []), ...more];
         if (!alerts.length) return { workflowId, runbook: req.runbook, outcome: 'joined' };
         try {
-          await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, oneOrMany(alerts)));
+          await this.tell(workflowId, alerts);
           return { workflowId, runbook: req.runbook, outcome: 'joined' };
         } catch (err) {
           // It closed between the start and the signal: start a new incident.
@@ -174,7 +192,7 @@ export class Incidents {
   async resolve(runbook: RunbookId, key: string, alerts: AlertEvent[]): Promise<string | undefined> {
     const workflowId = incidentWorkflowId(runbook, key);
     try {
-      await this.rpc(() => this.client.workflow.getHandle(workflowId).signal(alertSignal, oneOrMany(alerts)));
+      await this.tell(workflowId, alerts);
       return workflowId;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
@@ -243,6 +261,11 @@ export class Incidents {
       if (out.length >= (opts.limit ?? 200)) break;
     }
     return out;
+  }
+
+  private async tell(workflowId: string, alerts: AlertEvent[]): Promise<void> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    for (const signal of alertSignals(alerts)) await this.rpc(() => handle.signal(alertSignal, signal));
   }
 
   /** Starts and signals get a deadline, so an unreachable Temporal is a prompt 503, not a hang. */
