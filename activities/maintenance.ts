@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { Pool } from 'pg';
+import { survivesDisconnects } from './db/pools';
 import type { Deps } from './deps';
 import { observe, type Observed } from './http';
 
@@ -153,7 +154,7 @@ export function createMaintenanceActivities({ config }: Deps) {
         const newest = await newestBackup(dir, backups.suffix);
         const url = new URL(scratch);
         const database = `restore_check_${Date.now()}_${randomBytes(3).toString('hex')}`;
-        const admin = new Pool({ connectionString: scratch, max: 1 });
+        const admin = survivesDisconnects(new Pool({ connectionString: scratch, max: 1 }));
         const started = Date.now();
         try {
           await admin.query(`CREATE DATABASE "${database}"`);
@@ -163,7 +164,7 @@ export function createMaintenanceActivities({ config }: Deps) {
               ['--no-owner', '--no-acl', '--exit-on-error', `--dbname=${database}`, newest.file],
               libpqEnv(url, database),
             );
-            const restored = new Pool({ ...server(url), database, max: 1 });
+            const restored = survivesDisconnects(new Pool({ ...server(url), database, max: 1 }));
             try {
               const events = await restored.query<{ n: string; latest: Date | null }>(
                 'SELECT count(*) AS n, max(created_at) AS latest FROM inference_events',

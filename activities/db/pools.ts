@@ -7,6 +7,16 @@ export interface Pools {
   end(): Promise<void>;
 }
 
+/**
+ * A connection that ends (a restarted server, a dropped database) must not crash the process: the
+ * pool's idle clients and the ones checked out both report it to the query that meets it instead.
+ */
+export function survivesDisconnects(pool: Pool): Pool {
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
+}
+
 /** The incident store at DATABASE_URL; telemetry at TELEMETRY_DATABASE_URL, else the same database. */
 export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
   const url = env.DATABASE_URL;
@@ -20,9 +30,8 @@ export function createPools(env: NodeJS.ProcessEnv = process.env): Pools {
   const telemetryUrl = env.TELEMETRY_DATABASE_URL;
   const telemetryIsStore = !telemetryUrl || telemetryUrl === url;
   const telemetry = telemetryIsStore ? store : new Pool({ connectionString: telemetryUrl, max: 5, ...limits });
-  // An idle client's error (a restarted server) must not crash the process; the next query reconnects.
-  store.on('error', () => undefined);
-  if (!telemetryIsStore) telemetry.on('error', () => undefined);
+  survivesDisconnects(store);
+  if (!telemetryIsStore) survivesDisconnects(telemetry);
   return {
     store,
     telemetry,
@@ -53,8 +62,9 @@ export function drillPools(server: Pool): DrillPools {
         const { connectionString, ...rest } = server.options;
         const url = connectionString ? new URL(connectionString) : undefined;
         if (url) url.pathname = `/${database}`;
-        pool = new Pool({ ...rest, ...(url ? { connectionString: url.toString() } : { database }), max: 2 });
-        pool.on('error', () => undefined);
+        pool = survivesDisconnects(
+          new Pool({ ...rest, ...(url ? { connectionString: url.toString() } : { database }), max: 2 }),
+        );
         pools.set(database, pool);
       }
       return pool;

@@ -13,7 +13,7 @@ import { loadDocument } from '../../catalogue/load';
 import { parseConfig } from '../../config/load';
 import type { Config, ConfigInput } from '../../config/schema';
 import { IncidentStore } from '../../activities/db/incident-store';
-import { drillPools } from '../../activities/db/pools';
+import { drillPools, survivesDisconnects } from '../../activities/db/pools';
 import type { Deps } from '../../activities';
 import { buildWorker, WORKFLOWS_PATH } from '../../worker/build';
 import { slackClient } from '../../worker/deps';
@@ -99,7 +99,7 @@ export async function createHarness(
 ): Promise<Harness> {
   const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
   const config = parseConfig(configInput, 'test config', env);
-  const pool = new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 10 });
+  const pool = survivesDisconnects(new Pool({ connectionString: requireEnv('DATABASE_URL'), max: 10 }));
   const store = IncidentStore.create(pool);
   const address = requireEnv('TEMPORAL_ADDRESS');
   const connection = await Connection.connect({ address });
@@ -109,9 +109,8 @@ export async function createHarness(
   const workerEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DECISION_SIGNING_KEY: signingKey, ...env };
   // The LLM app's database: the store's unless a test gives its own (or an unreachable one).
   const telemetry = opts.telemetryUrl
-    ? new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 })
+    ? survivesDisconnects(new Pool({ connectionString: opts.telemetryUrl, max: 5, connectionTimeoutMillis: 3_000 }))
     : pool;
-  telemetry.on('error', () => undefined);
   const documents = new Map<string, RunbookDocument>();
   const deps: Deps = {
     ...testDeps(config, pool, workerEnv, telemetry),
