@@ -182,32 +182,64 @@ describe('gateway', () => {
     await h.client.workflow.getHandle(after.workflowId).terminate('test done');
   });
 
-  test('a storm of 150 alerts in one group: one incident, told of them all in one signal', async () => {
+  test('a storm of 1000 alerts in one group: one incident told in one signal; 10,000 in one body: refused at once', async () => {
+    // The default body limit (2 MiB) and alert cap (1000), as a real gateway has them.
+    const gw = createGateway({
+      client: h.client,
+      config: { ...h.config, gateway: { ...h.config.gateway, bodyLimitBytes: 2 * 1024 * 1024 } },
+      store: h.store,
+      taskQueue: h.taskQueue,
+      signingKey: h.env.DECISION_SIGNING_KEY,
+      log: () => undefined,
+    });
+    await new Promise<void>((r) => gw.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(gw.address() as AddressInfo).port}/alertmanager`;
     const env = `gw-${randomUUID().slice(0, 6)}`;
     const groupKey = `{}:{alertname="ApiErrorRate",environment="${env}"}`;
-    const alerts = Array.from({ length: 150 }, (_, i) =>
-      alert({ alertname: 'ApiErrorRate', environment: env, instance: `pod-${i}` }),
-    );
-    const res = await post('/alertmanager', payload(groupKey, alerts));
-    assert.equal(res.status, 200);
-    const body = (await res.json()) as { alerts: { workflowId: string; outcome: string }[] };
-    const ids = new Set(body.alerts.map((a) => a.workflowId));
-    assert.equal(ids.size, 1, 'one incident for the group');
-    assert.equal(body.alerts[0].outcome, 'started');
-    assert.ok(body.alerts.slice(1).every((a) => a.outcome === 'joined'));
-    const handle = h.client.workflow.getHandle(body.alerts[0].workflowId);
-    const s = await eventually('every alert in the incident', async () => {
-      const st = await handle.query(stateQuery);
-      return st.alerts.length === 150 ? st : undefined;
-    });
-    assert.equal(s.alerts.length, 150);
-    const signals = (await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionSignaledEventAttributes);
-    assert.equal(signals.length, 1);
-    const receipts = await h.pool.query('SELECT count(*)::int AS n FROM alert_receipts WHERE workflow_id = $1', [
-      handle.workflowId,
-    ]);
-    assert.equal(receipts.rows[0].n, 150);
-    await handle.terminate('test done');
+    const storm = (n: number) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(
+          payload(
+            groupKey,
+            Array.from({ length: n }, (_, i) =>
+              alert({ alertname: 'ApiErrorRate', environment: env, instance: `pod-${i}` }),
+            ),
+          ),
+        ),
+      });
+    try {
+      const res = await storm(1000);
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { alerts: { workflowId: string; outcome: string }[] };
+      assert.equal(new Set(body.alerts.map((a) => a.workflowId)).size, 1, 'one incident for the group');
+      assert.equal(body.alerts[0].outcome, 'started');
+      assert.ok(body.alerts.slice(1).every((a) => a.outcome === 'joined'));
+      const handle = h.client.workflow.getHandle(body.alerts[0].workflowId);
+      await eventually('every alert in the incident', async () => {
+        const st = await handle.query(stateQuery);
+        return st.alerts.length === 1000 ? st : undefined;
+      });
+      const history = (await handle.fetchHistory()).events!;
+      assert.equal(history.filter((e) => e.workflowExecutionSignaledEventAttributes).length, 1);
+      assert.ok(history.length < 100, `${history.length} events`);
+      const receipts = await h.pool.query('SELECT count(*)::int AS n FROM alert_receipts WHERE workflow_id = $1', [
+        handle.workflowId,
+      ]);
+      assert.equal(receipts.rows[0].n, 1000);
+      // Past the cap, Alertmanager must truncate (max_alerts): a clear 4xx, nothing half-done.
+      const tooMany = await storm(10_000);
+      assert.ok(tooMany.status === 413 || tooMany.status === 400, String(tooMany.status));
+      assert.equal(
+        (await h.client.workflow.getHandle(handle.workflowId).fetchHistory()).events!.length,
+        history.length,
+      );
+      await handle.terminate('test done');
+    } finally {
+      gw.closeAllConnections();
+      await new Promise((r) => gw.close(r));
+    }
   });
 
   test('an inference cost alert (cost > 20% above baseline) starts the cost-spike runbook', async () => {
