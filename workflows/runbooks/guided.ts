@@ -31,7 +31,6 @@ import {
   incidentWorkflowId,
   stateQuery,
   WORKFLOW_TYPES,
-  type IncidentState,
   type RunbookId,
   type RunbookInput,
   type RunbookResult,
@@ -42,7 +41,7 @@ import { formatMs, toMs } from '../toolkit/duration';
 import { describeOutput, isAutomated, runDocumentCheck, type CheckResult } from '../toolkit/document-checks';
 import { Mitigations } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
-import { Runbook, type StepDef } from '../toolkit/runbook';
+import { Runbook, startingState, type StepDef } from '../toolkit/runbook';
 import { GUIDED_DEFAULTS, type GuidedParams } from './guided.params';
 
 const act = proxyActivities<Activities>({
@@ -78,28 +77,6 @@ const CLOSE: StepDef = {
   kind: 'manual',
 };
 
-/** The incident as a query sees it before its document is read: started, no steps yet. */
-function beforeTheDocument(input: RunbookInput): IncidentState {
-  const info = workflowInfo();
-  return {
-    runbook: input.runbook,
-    incidentId: `${info.workflowId}@${info.runId}`,
-    severity: input.severity,
-    status: 'triage',
-    service: input.service,
-    environment: input.environment,
-    startedAt: new Date(info.startTime).toISOString(),
-    params: input.params,
-    steps: [],
-    findings: [],
-    diagnosis: null,
-    pendingApprovals: [],
-    mitigations: [],
-    alerts: [],
-    timelineSize: 0,
-  };
-}
-
 export async function guidedRunbook(input: RunbookInput<Partial<GuidedParams>>): Promise<RunbookResult> {
   const p: GuidedParams = { ...GUIDED_DEFAULTS, ...input.params };
   // Incidents started before it ran the document their input carried, and go on doing so.
@@ -109,7 +86,7 @@ export async function guidedRunbook(input: RunbookInput<Partial<GuidedParams>>):
   // resolves a local activity does not replay reliably when a workflow task ends between them.)
   const confirmByResponder = patched('guided-confirm-resolution');
   // Until the worker's document is read, the incident answers `state` with no steps yet.
-  if (byId) setHandler(stateQuery, () => beforeTheDocument(input));
+  if (byId) setHandler(stateQuery, () => startingState(input, []));
   const doc: RunbookDocument = byId
     ? await local.catalogueDocument.executeWithOptions({ summary: `document ${input.runbook}` }, [
         { runbook: input.runbook },

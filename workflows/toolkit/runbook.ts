@@ -107,6 +107,28 @@ export interface RunbookCarry {
   alertsFiring: string[];
 }
 
+/** An incident's state as its run starts: nothing found, asked or done yet. */
+export function startingState(input: RunbookInput, steps: IncidentState['steps']): IncidentState {
+  const info = workflowInfo();
+  return {
+    runbook: input.runbook,
+    incidentId: `${info.workflowId}@${info.runId}`,
+    severity: input.severity,
+    status: 'triage',
+    service: input.service,
+    environment: input.environment,
+    startedAt: new Date(info.startTime).toISOString(),
+    params: input.params,
+    steps,
+    findings: [],
+    diagnosis: null,
+    pendingApprovals: [],
+    mitigations: [],
+    alerts: [],
+    timelineSize: 0,
+  };
+}
+
 export class Runbook {
   state: IncidentState;
   readonly input: RunbookInput;
@@ -128,17 +150,9 @@ export class Runbook {
     this.input = input;
     this.budgets = budgets;
     this.defs = new Map(steps.map((s) => [s.id, s]));
-    const info = workflowInfo();
-    this.state = {
-      runbook: input.runbook,
-      incidentId: `${info.workflowId}@${info.runId}`,
-      severity: input.severity,
-      status: 'triage',
-      service: input.service,
-      environment: input.environment,
-      startedAt: new Date(info.startTime).toISOString(),
-      params: input.params,
-      steps: steps.map((s) => ({
+    this.state = startingState(
+      input,
+      steps.map((s) => ({
         id: s.id,
         title: s.title,
         section: s.section,
@@ -146,13 +160,7 @@ export class Runbook {
         status: 'pending',
         ...(budgets[s.id] !== undefined ? { budget: formatMs(budgets[s.id]) } : {}),
       })),
-      findings: [],
-      diagnosis: null,
-      pendingApprovals: [],
-      mitigations: [],
-      alerts: [],
-      timelineSize: 0,
-    };
+    );
     this.alertsFiring = new Set();
     setHandler(stateQuery, () => this.state);
     setHandler(decideUpdate, async (d) => this.accept(await this.authenticate(d)), { validator: (d) => this.check(d) });
