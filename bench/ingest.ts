@@ -15,10 +15,8 @@
 // DATABASE_URL, when set, is used instead of an embedded Postgres. Temporal is always a fresh
 // in-memory dev server on a free port, so the figures do not depend on anyone else's history.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   Client,
@@ -34,21 +32,36 @@ import { migrate } from '../activities/db/migrate';
 import { IncidentStore } from '../activities/db/incident-store';
 import { createGateway } from '../client/gateway/server';
 import { incidentKey, Incidents } from '../client/incidents';
-import { freePort, startEmbeddedPostgres } from '../dev/postgres';
-import { startDevServer } from '../dev/temporal-binaries';
+import { freePort } from '../dev/postgres';
 import {
   alertSignal,
   incidentWorkflowId,
   SA,
-  SEARCH_ATTRIBUTES,
   WORKFLOW_TYPES,
   type AlertEvent,
   type RunbookInput,
 } from '../workflows/definitions';
+import {
+  ANNOTATIONS,
+  benchAlert,
+  descendants,
+  ENDS_AT,
+  ENVIRONMENT,
+  GENERATOR_URL,
+  machineBusyMs,
+  percentile,
+  postJson,
+  readProcs,
+  SERVICE,
+  startStack,
+  table,
+  Teardown,
+  type AlertmanagerAnswer,
+} from './stack';
 
 const log = (line: string) => console.error(`[bench] ${line}`);
-/** Set on SIGINT / SIGTERM: no new requests while the services are torn down. */
-let stopping = false;
+/** `teardown.stopping` is set on SIGINT / SIGTERM: no new requests while the services are torn down. */
+const teardown = new Teardown(log);
 
 interface Options {
   count: number;
@@ -78,42 +91,20 @@ function parseArgs(argv: string[]): Options {
 
 // machine: busy CPU of the whole box (all processes, all cores), to show how much went to others.
 type CpuSample = { bench: number; temporal: number; postgres: number; machine: number };
-const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on
 
 function processTreeCpu(): CpuSample | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    return undefined;
-  }
-  const procs = new Map<number, { ppid: number; comm: string; ms: number }>();
-  for (const pid of entries) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // comm is in parentheses and may hold spaces; the fixed fields follow the last ')'.
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(pid), {
-        ppid: Number(fields[1]),
-        comm,
-        ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
-      });
-    } catch {
-      // exited while we looked
-    }
-  }
-  // /proc/stat's first line: user nice system idle iowait irq softirq steal, in ticks.
-  const total = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const machine = (total.reduce((a, b) => a + b, 0) - total[3] - total[4]) * TICK_MS;
-  const sample: CpuSample = { bench: procs.get(process.pid)?.ms ?? 0, temporal: 0, postgres: 0, machine };
-  for (const [pid, p] of procs) {
-    // Walk up to this process: only our own Temporal server and Postgres count, not anyone else's.
-    let up = p.ppid;
-    while (up > 1 && up !== process.pid) up = procs.get(up)?.ppid ?? 0;
-    if (up !== process.pid || pid === process.pid) continue;
-    if (p.comm.startsWith('temporal')) sample.temporal += p.ms;
-    else if (p.comm.startsWith('postgres')) sample.postgres += p.ms;
+  const procs = readProcs();
+  if (!procs) return undefined;
+  const sample: CpuSample = {
+    bench: procs.get(process.pid)?.cpuMs ?? 0,
+    temporal: 0,
+    postgres: 0,
+    machine: machineBusyMs(),
+  };
+  // Only our own Temporal server and Postgres count, not anyone else's.
+  for (const p of descendants(procs)) {
+    if (p.comm.startsWith('temporal')) sample.temporal += p.cpuMs;
+    else if (p.comm.startsWith('postgres')) sample.postgres += p.cpuMs;
   }
   return sample;
 }
@@ -134,7 +125,7 @@ async function measure(count: number, concurrency: number, op: (i: number) => Pr
   const errors: string[] = [];
   let next = 0;
   const lane = async () => {
-    for (let i = next++; i < count && !stopping; i = next++) {
+    for (let i = next++; i < count && !teardown.stopping; i = next++) {
       const t0 = performance.now();
       try {
         await op(i);
@@ -159,12 +150,6 @@ async function measure(count: number, concurrency: number, op: (i: number) => Pr
         }
       : undefined;
   return { count, wallMs, latencies, errors, cpu };
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 class Phase {
@@ -192,66 +177,13 @@ class Phase {
   }
 }
 
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
-  const line = (cells: string[]) =>
-    '| ' + cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ') + ' |';
-  const rule = '|' + widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
-  return [line(head), rule, ...rows.map(line)].join('\n');
-}
-
 const ms = (x: number) => x.toFixed(1);
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
 
 // ---- what is sent ----------------------------------------------------------------------------
 
 const RUN = randomUUID().slice(0, 8);
-const SERVICE = 'api';
-const ENVIRONMENT = 'bench';
-const ANNOTATIONS = { summary: '5xx rate above 1%' };
-const STARTS_AT = '2026-01-01T03:00:00Z';
-const ENDS_AT = '0001-01-01T00:00:00Z'; // what Alertmanager sends for a firing alert
-const GENERATOR_URL = 'http://prometheus.bench:9090/graph';
-
-const groupKey = (tag: string, i: number) => `{}:{alertname="ApiErrorRate", bench="${RUN}-${tag}-${i}"}`;
-const fingerprint = (tag: string, i: number) => `${tag}-${i.toString(16).padStart(8, '0')}`;
-
-function alertLabels(tag: string, i: number): Record<string, string> {
-  return {
-    alertname: 'ApiErrorRate',
-    service: SERVICE,
-    environment: ENVIRONMENT,
-    severity: 'critical',
-    bench: `${RUN}-${tag}-${i}`,
-  };
-}
-
-/** An Alertmanager webhook v4 body with one firing alert, as Alertmanager sends it. */
-function webhookBody(tag: string, i: number): string {
-  const labels = alertLabels(tag, i);
-  return JSON.stringify({
-    version: '4',
-    groupKey: groupKey(tag, i),
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver: 'runbooks',
-    groupLabels: { alertname: labels.alertname, bench: labels.bench },
-    commonLabels: labels,
-    commonAnnotations: ANNOTATIONS,
-    externalURL: 'http://alertmanager.bench:9093',
-    alerts: [
-      {
-        status: 'firing',
-        labels,
-        annotations: ANNOTATIONS,
-        startsAt: STARTS_AT,
-        endsAt: ENDS_AT,
-        generatorURL: GENERATOR_URL,
-        fingerprint: fingerprint(tag, i),
-      },
-    ],
-  });
-}
+const webhookBody = (tag: string, i: number) => benchAlert(RUN, tag, i).body;
 
 interface RawStart {
   workflowId: string;
@@ -261,21 +193,21 @@ interface RawStart {
 
 /** The workflow input and start options the gateway builds for the same alert (Incidents.start). */
 function rawStart(incidents: Incidents, router: Router, taskQueue: string, tag: string, i: number): RawStart {
-  const labels = alertLabels(tag, i);
+  const { labels, groupKey, fingerprint, startsAt } = benchAlert(RUN, tag, i);
   const route = router.route(labels);
   if (route.runbook !== 'api-error-budget')
     throw new Error(`the default config routes ApiErrorRate to ${route.runbook ?? 'nothing'}, not api-error-budget`);
   const alert: AlertEvent = {
-    key: fingerprint(tag, i),
+    key: fingerprint,
     status: 'firing',
     alertname: labels.alertname,
     labels,
     annotations: ANNOTATIONS,
-    startsAt: STARTS_AT,
+    startsAt,
     endsAt: ENDS_AT,
     generatorURL: GENERATOR_URL,
   };
-  const key = incidentKey(groupKey(tag, i), ENVIRONMENT);
+  const key = incidentKey(groupKey, ENVIRONMENT);
   const input: RunbookInput = incidents.buildInput(
     {
       runbook: 'api-error-budget',
@@ -312,39 +244,12 @@ function rawStart(incidents: Incidents, router: Router, taskQueue: string, tag: 
   return { workflowId, alert, options };
 }
 
-interface AlertmanagerAnswer {
-  alerts: { outcome: string; workflowId?: string; reason?: string }[];
-}
-
 /** POSTs one webhook body; resolves once the whole answer is read, rejects unless 200 with `expected`. */
-function post(agent: http.Agent, port: number, body: string, expected: 'started' | 'joined'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/alertmanager',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
-          const outcome = (JSON.parse(text) as AlertmanagerAnswer).alerts[0];
-          if (outcome?.outcome !== expected)
-            return reject(new Error(`expected ${expected}, got ${JSON.stringify(outcome)}`));
-          resolve();
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function post(agent: http.Agent, port: number, body: string, expected: 'started' | 'joined'): Promise<void> {
+  const { status, text } = await postJson(agent, port, '/alertmanager', body);
+  if (status !== 200) throw new Error(`HTTP ${status}: ${text.slice(0, 300)}`);
+  const outcome = (JSON.parse(text) as AlertmanagerAnswer).alerts[0];
+  if (outcome?.outcome !== expected) throw new Error(`expected ${expected}, got ${JSON.stringify(outcome)}`);
 }
 
 /** start must fail with AlreadyStarted, then the alert is signalled: what the gateway's join does in Temporal. */
@@ -361,87 +266,23 @@ async function rawJoin(client: Client, type: string, s: RawStart): Promise<void>
 
 // ---- the run ---------------------------------------------------------------------------------
 
-const SCRATCH_PREFIX = 'runbooks-bench-';
-
-/**
- * Removes scratch folders (a Postgres cluster each, ~50 MB) left by runs that were killed: tsx sends
- * SIGKILL when a signalled child is too busy to answer within 30 ms, so teardown cannot be relied on.
- * A folder whose owner is still alive (another run at the same time) is left alone.
- */
-function removeStaleScratch(): void {
-  for (const name of readdirSync(os.tmpdir()).filter((n) => n.startsWith(SCRATCH_PREFIX))) {
-    const dir = path.join(os.tmpdir(), name);
-    let owner: number;
-    try {
-      owner = Number(readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue; // not ours to judge, or being created right now
-    }
-    try {
-      process.kill(owner, 0);
-      continue;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-    }
-    rmSync(dir, { recursive: true, force: true });
-    log(`removed ${dir}, left by a killed run (pid ${owner})`);
-  }
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const cleanups: (() => Promise<unknown>)[] = [];
-  // One teardown, shared: a signal and the end of main() both wait for it, so neither exits midway.
-  let teardown: Promise<void> | undefined;
-  const cleanup = () =>
-    (teardown ??= (async () => {
-      // Last started, first stopped; a failing step must not leave the rest (Postgres, Temporal) running.
-      for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log(`teardown: ${err.message}`));
-    })());
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    // `on`, not `once`: under `timeout` the signal comes twice (process group, then tsx relaying it),
-    // and a second one with no handler would kill the process halfway through the teardown.
-    process.on(sig, () => {
-      if (stopping) return;
-      log(`${sig}: tearing down`);
-      stopping = true;
-      void cleanup().then(() => process.exit(130));
-    });
-  }
+  teardown.onSignals();
 
   try {
-    removeStaleScratch();
-    const scratch = mkdtempSync(path.join(os.tmpdir(), SCRATCH_PREFIX));
-    writeFileSync(path.join(scratch, 'owner.pid'), String(process.pid));
-    // As root, embedded Postgres runs as its own `postgres` user, which must reach the data folder.
-    chmodSync(scratch, 0o755);
-    cleanups.push(async () => rmSync(scratch, { recursive: true, force: true }));
-
-    const temporal = await startDevServer({ searchAttributes: SEARCH_ATTRIBUTES, log });
-    cleanups.push(() => temporal.env.teardown());
-    const address = temporal.env.connection.options.address;
-    log(`Temporal dev server (${temporal.binary}) on ${address}`);
-
-    let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
-      const db = await startEmbeddedPostgres(path.join(scratch, 'postgres'), 'runbooks_bench', 0);
-      cleanups.push(() => db.stop());
-      databaseUrl = db.url;
-      log(`embedded Postgres on ${db.url}`);
-    } else {
-      log('Postgres at DATABASE_URL (its CPU is not counted below)');
-    }
+    const { address, databaseUrl } = await startStack(teardown, log, 'runbooks_bench');
     // The production gateway's pool size (activities/db/pools.ts), so receipt writes queue the same way.
     const pool = new Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5_000 });
     pool.on('error', () => undefined);
-    cleanups.push(() => pool.end());
+    teardown.add(() => pool.end());
     await migrate(pool, 'store');
     await migrate(pool, 'telemetry');
     const store = IncidentStore.create(pool);
 
     // One client for the gateway and the baseline: the same gRPC connection to the same server.
     const connection = await Connection.connect({ address });
-    cleanups.push(() => connection.close());
+    teardown.add(() => connection.close());
     const client = new Client({ connection, namespace: 'default' });
 
     // The shipped config file's routes, with no environment overlay, so runs are comparable.
@@ -453,7 +294,7 @@ async function main(): Promise<void> {
     const server = createGateway({ client, config, store, taskQueue, log: (line) => gatewayLog.push(line) });
     const port = await freePort();
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    cleanups.push(
+    teardown.add(
       () =>
         new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -463,7 +304,7 @@ async function main(): Promise<void> {
     log(`gateway on http://127.0.0.1:${port}, task queue ${taskQueue}, no worker`);
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
-    cleanups.push(async () => agent.destroy());
+    teardown.add(async () => agent.destroy());
     const type = WORKFLOW_TYPES['api-error-budget']!;
     const raw = (tag: string, i: number) => rawStart(incidents, router, taskQueue, tag, i);
     const { count, concurrency, rounds } = opts;
@@ -485,7 +326,7 @@ async function main(): Promise<void> {
     const gwNew = new Phase('gateway POST → started');
     const gwJoin = new Phase('gateway POST → joined');
     const rawJoinPhase = new Phase('raw start→signal (join)');
-    for (let round = 0; round < rounds && !stopping; round++) {
+    for (let round = 0; round < rounds && !teardown.stopping; round++) {
       // Inputs for the raw phases are built before the clock starts; the gateway builds its own inside.
       const starts = Array.from({ length: count }, (_, i) => raw(`raw${round}`, i));
       const steps: [Phase, (i: number) => Promise<void>][] = [
@@ -580,7 +421,7 @@ async function main(): Promise<void> {
     process.exitCode = failed.length > 0 ? 1 : 0;
   } finally {
     log('tearing down');
-    await cleanup();
+    await teardown.run();
   }
 }
 
