@@ -622,6 +622,18 @@ describe('api-error-budget with nothing to read', { skip }, () => {
       const rows = await blind.store.steps(handle.workflowId);
       return rows.find((r) => r.id === 'dashboard-review')?.status === 'unavailable' ? rows : undefined;
     });
+    // Waiting on a person, the whole timeline is in the store, written when something worth recording
+    // happened (a status, the diagnosis, a question), not after every step.
+    await eventually('the timeline stored', async () => {
+      const { rows } = await blind.pool.query('SELECT max(seq)::int AS n FROM incident_events WHERE workflow_id = $1', [
+        handle.workflowId,
+      ]);
+      return rows[0].n === (await handle.query(stateQuery)).timelineSize ? true : undefined;
+    });
+    const writes = (await handle.fetchHistory()).events!.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'syncIncident',
+    ).length;
+    assert.ok(writes <= 6, `${writes} store writes before waiting on a responder (8 when every event was one)`);
     const checklist = renderChecklist(s);
     assert.match(checklist, /- \[ \] ⚠ unavailable: Dashboard review.*Prometheus not configured/);
     assert.doesNotMatch(checklist, /\[x\] Dashboard review/);
@@ -679,6 +691,12 @@ describe('api-error-budget with nothing to read', { skip }, () => {
       decisions.rows.every((r) => r.authenticated === false),
       'no responders configured: unauthenticated',
     );
+    // The whole incident in the store at the end, however lazily it was written on the way.
+    const stored = await blind.pool.query('SELECT max(seq)::int AS n FROM incident_events WHERE workflow_id = $1', [
+      handle.workflowId,
+    ]);
+    assert.equal(stored.rows[0].n, final.timelineSize);
+    await recordHistory(blind.client, handle.workflowId, 'aeb-v3-store-writes-on-change');
   });
 
   test('no traffic in the window is not 0 % 5xx: the window ends with insufficient data and asks', async () => {

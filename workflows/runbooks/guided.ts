@@ -41,7 +41,7 @@ import { formatMs, toMs } from '../toolkit/duration';
 import { describeOutput, isAutomated, runDocumentCheck, type CheckResult } from '../toolkit/document-checks';
 import { Mitigations } from '../toolkit/mitigations';
 import { recordPostIncident } from '../toolkit/post-incident';
-import { Runbook, startingState, type StepDef } from '../toolkit/runbook';
+import { Runbook, startingState, STORE_WRITES_PATCH, type StepDef } from '../toolkit/runbook';
 import { GUIDED_DEFAULTS, type GuidedParams } from './guided.params';
 
 const act = proxyActivities<Activities>({
@@ -85,6 +85,8 @@ export async function guidedRunbook(input: RunbookInput<Partial<GuidedParams>>):
   // (Both patches are asked before the local activity: a patch first asked in the activation that
   // resolves a local activity does not replay reliably when a workflow task ends between them.)
   const confirmByResponder = patched('guided-confirm-resolution');
+  // The same holds for the toolkit's own patch, asked again when the Runbook is built below.
+  patched(STORE_WRITES_PATCH);
   // Until the worker's document is read, the incident answers `state` with no steps yet.
   if (byId) setHandler(stateQuery, () => startingState(input, []));
   const doc: RunbookDocument = byId

@@ -54,6 +54,36 @@ const store = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '1m', backoffCoefficient: 2 },
 });
 
+/**
+ * Timeline events that are news for whoever reads the incident store: written at once. The rest
+ * (steps starting and ending, findings, each check of a window) go with the next of these, the next
+ * question to a responder, the end, or at the latest STORE_WRITE_EVERY_MS after the last write: a
+ * Temporal action per state change worth recording, not per step.
+ */
+const WRITE_AT_ONCE = new Set([
+  'started',
+  'continued',
+  'status',
+  'severity',
+  'severity_raised',
+  'diagnosis',
+  'approval_requested',
+  'approval_withdrawn',
+  'decision',
+  'decision_refused',
+  'pre_approved',
+  'escalated',
+  'handed_over',
+  'mitigation_applied',
+  'mitigation_failed',
+  'mitigation_undone',
+  'validation_window',
+  'alert_firing',
+  'alert_resolved',
+  'failed',
+]);
+const STORE_WRITE_EVERY_MS = 5 * 60_000;
+
 const HOW_TO_DECIDE =
   'decide through the gateway with a responder token (the runbook CLI with RUNBOOK_TOKEN, or POST /incidents/:id/decisions)';
 
@@ -129,6 +159,9 @@ export function startingState(input: RunbookInput, steps: IncidentState['steps']
   };
 }
 
+/** Asked before anything else a run does (see guided.ts): the toolkit's first patch. */
+export const STORE_WRITES_PATCH = 'store-writes-on-change';
+
 export class Runbook {
   state: IncidentState;
   readonly input: RunbookInput;
@@ -138,6 +171,11 @@ export class Runbook {
   private unsynced: TimelineEvent[] = [];
   private syncChain: Promise<void> = Promise.resolve();
   private syncing = false;
+  /** Incidents started before it wrote the store after every event (see WRITE_AT_ONCE). */
+  private readonly writesOnChange = patched(STORE_WRITES_PATCH);
+  /** A write is asked for: the events so far are to reach the store. */
+  private due = false;
+  private lastWriteMs = Date.now();
   private upserted = '';
   private alertsFiring: Set<string>;
   private readonly budgets: Record<string, number>;
@@ -242,7 +280,8 @@ export class Runbook {
   record(kind: string, message: string, data?: unknown, step?: string): void {
     this.state.timelineSize += 1;
     this.unsynced.push({ seq: this.state.timelineSize, at: new Date().toISOString(), kind, step, message, data });
-    this.sync();
+    if (!this.writesOnChange || WRITE_AT_ONCE.has(kind) || Date.now() - this.lastWriteMs >= STORE_WRITE_EVERY_MS)
+      this.sync();
   }
 
   finding(finding: Finding): void {
@@ -472,10 +511,14 @@ export class Runbook {
    * activity per batch, not per event.
    */
   private sync(): void {
+    this.due = true;
     if (this.syncing || this.unsynced.length === 0) return;
     this.syncing = true;
     this.syncChain = (async () => {
-      while (this.unsynced.length > 0) {
+      // Another write only when one was asked for meanwhile (before the patch: whatever came).
+      while (this.due && this.unsynced.length > 0) {
+        this.due = !this.writesOnChange;
+        this.lastWriteMs = Date.now();
         const events = this.unsynced;
         this.unsynced = [];
         const incident = this.storeSnapshot();
