@@ -163,7 +163,7 @@ export function startingState(input: RunbookInput, steps: IncidentState['steps']
 export const STORE_WRITES_PATCH = 'store-writes-on-change';
 
 export class Runbook {
-  state: IncidentState;
+  readonly state: IncidentState;
   readonly input: RunbookInput;
   private readonly defs: Map<string, StepDef>;
   private readonly waiters = new Map<string, Waiter>();
